@@ -1,0 +1,94 @@
+/**
+ * The only module that imports `nact`. Everything else in comet-fsm talks to the actor runtime
+ * through these typed wrappers, so that nact's CommonJS shape (its time constants are not ESM
+ * named exports) and its loose typings (`sender` is untyped) stay in one place.
+ *
+ * Replies never use nact's implicit `sender`: a request carries its reply-to ref in the message.
+ */
+import nact from 'nact';
+import type { Ref as NactRef, ActorSystemRef, SupervisionContext } from 'nact';
+
+/** An opaque reference to a nact actor that accepts messages of type `M`. */
+export type Ref<M> = NactRef<M>;
+/** A reference to a running actor system (the root every tree is spawned under). */
+export type SystemRef = ActorSystemRef;
+/** Anything an actor can be spawned under: the system or another actor. */
+export type ParentRef = NactRef<never> | NactRef<unknown>;
+
+/** nact's supervision decisions, as returned from `onCrash`. */
+export type CrashContext = SupervisionContext<unknown, ParentRef>;
+
+/** nact's time constants, re-exported as plain numbers of milliseconds. */
+export const milliseconds: number = nact.milliseconds;
+export const seconds: number = nact.seconds;
+export const minutes: number = nact.minutes;
+
+/**
+ * Start a nact actor system with logging off (comet-fsm logs through its own logger).
+ * @example
+ * const system = startSystem('comet');
+ */
+export function startSystem(name?: string): SystemRef {
+  return name === undefined ? nact.start() : nact.start(name);
+}
+
+/** Stop a whole actor system. Supervisors should stop their own children first (see supervisor.ts). */
+export function stopSystem(system: SystemRef): void {
+  nact.stop(system);
+}
+
+export interface SpawnProps<S, M> {
+  readonly initialState: S;
+  /** Decide what nact does after a handler throws or rejects; comet-fsm always stops the actor. */
+  readonly onCrash: (msg: M | undefined, err: unknown, ctx: CrashContext) => symbol | Promise<symbol>;
+}
+
+/**
+ * Spawn a stateful actor. The behaviour is nact's: `(state, msg) => nextState`, one message at a time;
+ * a thrown error or rejected promise goes to `onCrash`.
+ */
+export function spawnActor<S, M>(
+  parent: ParentRef,
+  name: string,
+  handle: (state: S, msg: M) => S | Promise<S>,
+  props: SpawnProps<S, M>,
+): Ref<M> {
+  const f = (state: S, msg: M): S | Promise<S> => handle(state, msg);
+  return nact.spawn<ParentRef, typeof f>(parent, f, name, {
+    initialState: props.initialState,
+    onCrash: (msg: M | undefined, err: Error | undefined, ctx) => props.onCrash(msg, err, ctx),
+  });
+}
+
+/** Put a message in an actor's mailbox. A message to a stopped actor is dropped, as in Erlang. */
+export function dispatch<M>(ref: Ref<M>, msg: M): void {
+  nact.dispatch(ref, msg);
+}
+
+/**
+ * Send a message built around a temporary reply-to ref and await the first reply.
+ * Rejects after `timeoutMs`, or at once when the actor is not running.
+ */
+export function query<M, R>(ref: Ref<M>, make: (replyTo: Ref<R>) => M, timeoutMs: number): Promise<R> {
+  return nact.query<M, (replyTo: Ref<R>) => M>(ref, make, timeoutMs);
+}
+
+/** Stop an actor at once: nothing more is taken from its mailbox. */
+export function stopActor(ref: Ref<unknown>): void {
+  nact.stop(ref);
+}
+
+/** The decision that tells nact to stop the crashed actor. */
+export function stopDecision(ctx: CrashContext): symbol {
+  return ctx.stop as symbol;
+}
+
+/** The name of the actor system a ref belongs to (registered names are per system). */
+export function systemNameOf(ref: Ref<unknown> | SystemRef): string {
+  return (ref as unknown as { system: { name: string } }).system.name;
+}
+
+/** The actor's path as text (`system://a/b/c`), for logs and `whichChildren` listings. */
+export function pathOf(ref: Ref<unknown>): string {
+  return String((ref as unknown as { path: { toString(): string } }).path);
+}

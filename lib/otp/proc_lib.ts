@@ -1,0 +1,462 @@
+/**
+ * proc_lib: what every OTP behaviour process shares, on top of one nact actor per incarnation.
+ *
+ * - start with an init handshake (`proc_lib:start_link` + `init_ack`): `start` resolves once the
+ *   process's init has run, with `{ ok: pid }`, `{ error: reason }` or `{ ignore: true }`;
+ * - exits, whatever their cause (a `{ stop }` result, a thrown error or rejected promise, a
+ *   shutdown from the supervisor), run `terminate` once, then notify the link and the monitors;
+ * - links (`onExit`, what a supervisor passes in) and monitors (`monitor`/`demonitor`);
+ * - `call`: a nact `query` guarded by a monitor, so a caller learns at once that the process died;
+ * - `shutdown(pid, reason, timeout)` and `kill(pid)`, as a supervisor uses them.
+ *
+ * Every process behaves as if it traps exits: a shutdown is a message handled in mailbox order,
+ * and `terminate` runs for it (OTP calls terminate on shutdown only for trapping processes).
+ *
+ * Exports, in OTP's order: types, the API, then internals.
+ */
+import { systemClock, type Clock, type TimerHandle } from './clock.js';
+import { OtpError, describe, exitReasonOf, isNormalExit, type ExitReason } from './errors.js';
+import { nullLogger, type Logger } from './logger.js';
+import {
+  dispatch, pathOf, query, spawnActor, stopActor, stopDecision,
+  type CrashContext, type ParentRef, type Ref,
+} from './nact.js';
+import { register, unregister } from './registry.js';
+import { TimerTable, type TimerRef } from './timers.js';
+
+declare const pidBrand: unique symbol;
+declare const fromBrand: unique symbol;
+
+/** A process id: the reference of one incarnation. A restarted child has a new Pid. */
+export type Pid<M> = Ref<Envelope<M>> & { readonly [pidBrand]: (msg: M) => void };
+
+/** Where to send the reply of a synchronous request (OTP's `From`). Reply with `reply(from, value)`. */
+export type From<R> = { readonly [fromBrand]: (reply: R) => void; readonly replyTo: Ref<R> };
+
+/** What `start` resolves to, as OTP's `{ok, Pid} | ignore | {error, Reason}`. */
+export type StartResult<P> = { readonly ok: P } | { readonly error: unknown } | { readonly ignore: true };
+
+/** A link to the starter: `onExit` is called once, after `terminate`, with the exit reason. */
+export interface Link {
+  readonly parent: ParentRef;
+  readonly onExit: (pid: Pid<never>, reason: ExitReason) => void;
+}
+
+export interface StartOptions {
+  /** Register the process under this name (Erlang's `{local, Name}`); `whereis` finds it. */
+  readonly name?: string;
+  /** Called once when the process exits, after `terminate` (what a link delivers in Erlang). */
+  readonly onExit?: (pid: Pid<never>, reason: ExitReason) => void;
+  /** The clock timers read; inject a `ManualClock` in tests. */
+  readonly clock?: Clock;
+  /** Where crashes are reported. */
+  readonly logger?: Logger;
+}
+
+/** A monitor, as returned by `monitor`; pass it to `demonitor`. */
+export type MonitorRef = { readonly __monitor: unique symbol };
+
+/** The context every behaviour callback sees. */
+export interface ProcessContext<M> {
+  readonly self: Pid<M>;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** Send `msg` to self after `ms` (Erlang's `start_timer`); `cancelTimer` guarantees it is never seen. */
+  startTimer(ms: number, msg: M): TimerRef;
+  /** Cancel a timer: false if it had already been delivered or cancelled. */
+  cancelTimer(ref: TimerRef): boolean;
+  /** Whether a timer is started and not yet delivered or cancelled. */
+  isTimerLive(ref: TimerRef): boolean;
+}
+
+/** What a behaviour's init resolves to, at the proc_lib level. */
+export type InitOutcome<S> = { readonly ok: S } | { readonly stop: ExitReason } | { readonly ignore: true };
+/** What a behaviour's message handler resolves to, at the proc_lib level. */
+export type Step<S> = { readonly next: S } | { readonly stop: ExitReason; readonly state: S };
+
+/** The part of a behaviour proc_lib drives (gen_server and gen_fsm each provide one). */
+export interface ProcessCore<S, M> {
+  /** Used in actor names and logs, e.g. 'gen_server'. */
+  readonly label: string;
+  init(ctx: ProcessContext<M>): InitOutcome<S> | Promise<InitOutcome<S>>;
+  handle(state: S, msg: M, ctx: ProcessContext<M>): Step<S> | Promise<Step<S>>;
+  terminate(reason: ExitReason, state: S, ctx: ProcessContext<M>): void | Promise<void>;
+}
+
+/** How long a supervisor waits for a child to run terminate: ms, `'infinity'`, or `'brutal_kill'`. */
+export type Shutdown = number | 'infinity' | 'brutal_kill';
+
+// ---------------------------------------------------------------------------------------------
+// API
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Spawn a process under `parent` and run its init. Resolves once init has run.
+ * @example
+ * const r = await start(system, core, { name: 'session_ids' });
+ * if ('ok' in r) cast(r.ok, msg);
+ */
+export async function start<S, M>(parent: ParentRef, core: ProcessCore<S, M>, opts: StartOptions = {}): Promise<StartResult<Pid<M>>> {
+  const proc = new Process<S, M>(core, opts);
+  let pid: Pid<M>;
+  try {
+    pid = spawnActor<undefined, Envelope<M>>(parent, actorName(opts.name ?? core.label), (_s, env) => proc.receive(env), {
+      initialState: undefined,
+      onCrash: (_msg, err, ctx) => proc.crashed(err, ctx),
+    }) as Pid<M>;
+  } catch (err) {
+    return { error: new OtpError('ERR_OTP_NOPROC', `cannot spawn under a parent that is not running: ${describe(err)}`, err) };
+  }
+  proc.bind(pid, parent);
+  if (opts.name !== undefined) {
+    const holder = register(parent, opts.name, pid);
+    if (holder !== undefined) {
+      proc.abandon();
+      return { error: { already_started: holder } };
+    }
+  }
+  return proc.run();
+}
+
+/** Start linked to `link` (a supervisor's): its `onExit` hears of the exit. */
+export function startLink<S, M>(link: Link, core: ProcessCore<S, M>, opts: StartOptions = {}): Promise<StartResult<Pid<M>>> {
+  return start(link.parent, core, { ...opts, onExit: link.onExit });
+}
+
+/** Put a message in the process's mailbox. Sending to a dead process is a no-op, as in Erlang. */
+export function send<M>(pid: Pid<M>, msg: M): void {
+  dispatch(pid, { kind: 'msg', msg });
+}
+
+/**
+ * A synchronous request: `make(from)` builds the message, the process answers with `reply(from, v)`
+ * now or later. Rejects with `ERR_OTP_NOPROC` if the process is not running, `ERR_OTP_EXIT` the moment
+ * it exits before replying (a monitor, not a timeout), `ERR_OTP_TIMEOUT` after `timeoutMs`.
+ */
+export function call<M, R>(pid: Pid<M>, make: (from: From<R>) => M, timeoutMs: number): Promise<R> {
+  const proc = lookup(pid);
+  if (!proc || proc.status === 'exited') {
+    return Promise.reject(new OtpError('ERR_OTP_NOPROC', `no process ${pathOf(pid)}`));
+  }
+  return new Promise<R>((resolve, reject) => {
+    let settled = false;
+    let replyRef: Ref<R> | undefined;
+    const mref = monitor(pid, (reason) => {
+      if (settled) return;
+      settled = true;
+      // Settle nact's query too, so its timeout timer does not outlive the call.
+      if (replyRef) dispatch(replyRef, undefined as R);
+      reject(new OtpError('ERR_OTP_EXIT', `process ${pathOf(pid)} exited during call: ${describe(reason)}`, reason));
+    });
+    const make2 = (replyTo: Ref<R>): Envelope<M> => {
+      replyRef = replyTo;
+      return { kind: 'msg', msg: make({ replyTo } as From<R>) };
+    };
+    query<Envelope<M>, R>(pid, make2, timeoutMs).then(
+      (value) => {
+        if (settled) return;
+        settled = true;
+        demonitor(mref);
+        resolve(value);
+      },
+      (err: unknown) => {
+        if (settled) return;
+        settled = true;
+        demonitor(mref);
+        reject(/timeout/i.test(describe(err))
+          ? new OtpError('ERR_OTP_TIMEOUT', `no reply from ${pathOf(pid)} within ${timeoutMs} ms`)
+          : new OtpError('ERR_OTP_NOPROC', `no process ${pathOf(pid)}`, err));
+      },
+    );
+  });
+}
+
+/** Answer a synchronous request (OTP's `gen:reply/2`). A reply to a caller that gave up is dropped. */
+export function reply<R>(from: From<R>, value: R): void {
+  dispatch(from.replyTo, value);
+}
+
+/**
+ * Watch a process: `onDown(reason)` runs once when it exits (`'noproc'` at once, asynchronously,
+ * if it is not running), unless `demonitor` is called first.
+ */
+export function monitor(pid: Pid<never> | Pid<unknown>, onDown: (reason: ExitReason) => void): MonitorRef {
+  const mref = {} as MonitorRef;
+  const proc = lookup(pid);
+  if (!proc || proc.status === 'exited') {
+    queueMicrotask(() => onDown(proc?.exitReason ?? 'noproc'));
+    return mref;
+  }
+  (proc.monitors ??= new Map()).set(mref, onDown);
+  monitorOwners.set(mref, proc);
+  return mref;
+}
+
+/** Stop watching. Returns false if the monitor had already fired or been removed. */
+export function demonitor(mref: MonitorRef): boolean {
+  const proc = monitorOwners.get(mref);
+  if (!proc) return false;
+  monitorOwners.delete(mref);
+  return proc.monitors?.delete(mref) ?? false;
+}
+
+/** Whether the process is running (started, not exited). */
+export function isAlive(pid: Pid<never> | Pid<unknown>): boolean {
+  const proc = lookup(pid);
+  return proc !== undefined && proc.status !== 'exited';
+}
+
+/**
+ * Ask a process to exit with `reason` and wait until it has: OTP's supervisor shutdown. The request
+ * is handled in mailbox order and runs `terminate`; if that takes longer than `shutdown` ms the
+ * process is killed. `'brutal_kill'` kills at once (no terminate); `'infinity'` waits for ever.
+ */
+export function shutdown(pid: Pid<never> | Pid<unknown>, reason: ExitReason, timeout: Shutdown, clock: Clock = systemClock): Promise<void> {
+  const proc = lookup(pid);
+  if (!proc || proc.status === 'exited') return Promise.resolve();
+  if (timeout === 'brutal_kill') {
+    proc.kill();
+    return Promise.resolve();
+  }
+  return new Promise((resolve) => {
+    let timer: TimerHandle | undefined;
+    monitor(pid, () => {
+      if (timer !== undefined) clock.clearTimeout(timer);
+      resolve();
+    });
+    if (timeout !== 'infinity') timer = clock.setTimeout(() => proc.kill(), timeout);
+    dispatch(pid as Pid<unknown>, { kind: 'shutdown', reason });
+  });
+}
+
+/**
+ * Kill a process now (`exit(Pid, kill)`): no terminate runs, the reason is `'killed'`. JavaScript
+ * cannot preempt: a handler already running finishes, but its result is ignored and nothing else
+ * from the mailbox runs.
+ */
+export function kill(pid: Pid<never> | Pid<unknown>): void {
+  lookup(pid)?.kill();
+}
+
+/** The name a process is registered under (Erlang's `process_info(Pid, registered_name)`). */
+export function registeredName(pid: Pid<never> | Pid<unknown>): string | undefined {
+  const proc = lookup(pid);
+  return proc && proc.status !== 'exited' ? proc.name : undefined;
+}
+
+/** The actor path of a pid as text, for logs. */
+export function pidToString(pid: Pid<never> | Pid<unknown>): string {
+  return pathOf(pid);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Internals
+// ---------------------------------------------------------------------------------------------
+
+/** What actually travels through the nact mailbox. */
+export type Envelope<M> =
+  | { readonly kind: 'init' }
+  | { readonly kind: 'msg'; readonly msg: M }
+  | { readonly kind: 'timeout'; readonly ref: TimerRef; readonly msg: M }
+  | { readonly kind: 'shutdown'; readonly reason: ExitReason };
+
+type Status = 'starting' | 'running' | 'exiting' | 'exited';
+
+const processes = new WeakMap<object, Process<unknown, unknown>>();
+const monitorOwners = new WeakMap<MonitorRef, Process<unknown, unknown>>();
+let incarnation = 0;
+
+function lookup(pid: Ref<unknown>): Process<unknown, unknown> | undefined {
+  return processes.get(pid);
+}
+
+// nact names allow only RFC1738 characters; the counter makes every incarnation's path unique,
+// so a stale Pid can never reach a restarted child.
+function actorName(label: string): string {
+  return `${label.replace(/[^a-z0-9\-$_.+!*'(),]/gi, '_')}.${++incarnation}`;
+}
+
+class Process<S, M> {
+  status: Status = 'starting';
+  exitReason: ExitReason | undefined;
+  monitors: Map<MonitorRef, (reason: ExitReason) => void> | undefined;
+  readonly #core: ProcessCore<S, M>;
+  readonly #opts: StartOptions;
+  readonly #timers: TimerTable;
+  #state: S | undefined;
+  #ctx!: ProcessContext<M>;
+  #pid!: Pid<M>;
+  #parent!: ParentRef;
+  #started: ((r: StartResult<Pid<M>>) => void) | undefined;
+
+  get name(): string | undefined {
+    return this.#opts.name;
+  }
+
+  constructor(core: ProcessCore<S, M>, opts: StartOptions) {
+    this.#core = core;
+    this.#opts = opts;
+    this.#timers = new TimerTable(opts.clock ?? systemClock);
+  }
+
+  bind(pid: Pid<M>, parent: ParentRef): void {
+    this.#pid = pid;
+    this.#parent = parent;
+    processes.set(pid, this as Process<unknown, unknown>);
+    const timers = this.#timers;
+    this.#ctx = {
+      self: pid,
+      clock: this.#opts.clock ?? systemClock,
+      logger: this.#opts.logger ?? nullLogger,
+      startTimer: (ms, msg) => timers.start(ms, (ref) => dispatch(pid, { kind: 'timeout', ref, msg })),
+      cancelTimer: (ref) => timers.cancel(ref),
+      isTimerLive: (ref) => timers.isLive(ref),
+    };
+  }
+
+  run(): Promise<StartResult<Pid<M>>> {
+    return new Promise((resolve) => {
+      this.#started = resolve;
+      dispatch(this.#pid, { kind: 'init' });
+    });
+  }
+
+  /** Registration failed: the process never ran. */
+  abandon(): void {
+    this.status = 'exited';
+    this.exitReason = 'normal';
+    stopActor(this.#pid);
+  }
+
+  async receive(env: Envelope<M>): Promise<undefined> {
+    switch (env.kind) {
+      case 'init':
+        await this.#init();
+        return undefined;
+      case 'timeout':
+        // The timer was cancelled after it fired: the flush OTP's cancel_timer does.
+        if (!this.#timers.consume(env.ref)) return undefined;
+        await this.#handle(env.msg);
+        return undefined;
+      case 'msg':
+        await this.#handle(env.msg);
+        return undefined;
+      case 'shutdown':
+        if (this.status === 'running') await this.exit(env.reason, true);
+        return undefined;
+    }
+  }
+
+  async #init(): Promise<void> {
+    const outcome = await this.#core.init(this.#ctx);
+    if (this.status !== 'starting') return; // killed while init ran
+    if ('ok' in outcome) {
+      this.#state = outcome.ok;
+      this.status = 'running';
+      this.#ack({ ok: this.#pid });
+    } else if ('stop' in outcome) {
+      this.#fail(outcome.stop);
+    } else {
+      this.#fail('normal', { ignore: true });
+    }
+  }
+
+  async #handle(msg: M): Promise<void> {
+    if (this.status !== 'running') return;
+    const step = await this.#core.handle(this.#state as S, msg, this.#ctx);
+    if (this.status !== 'running') return; // killed while the handler awaited
+    if ('next' in step) {
+      this.#state = step.next;
+    } else {
+      this.#state = step.state;
+      await this.exit(step.stop, true);
+    }
+  }
+
+  /** nact's onCrash: a handler threw or rejected. */
+  async crashed(err: unknown, ctx: CrashContext): Promise<symbol> {
+    const reason = exitReasonOf(err);
+    if (this.status === 'starting') {
+      this.#fail(reason);
+    } else if (this.status === 'running') {
+      this.#ctx.logger.error({ pid: pathOf(this.#pid), reason: describe(reason) }, `${this.#core.label} crashed`);
+      await this.exit(reason, true);
+    }
+    return stopDecision(ctx);
+  }
+
+  /** Leave: terminate (unless killed), stop the actor, then tell the link and the monitors. */
+  async exit(reason: ExitReason, runTerminate: boolean): Promise<void> {
+    if (this.status === 'exiting' || this.status === 'exited') return;
+    this.status = 'exiting';
+    this.#timers.cancelAll();
+    if (runTerminate) {
+      try {
+        await this.#core.terminate(reason, this.#state as S, this.#ctx);
+      } catch (err) {
+        this.#ctx.logger.error({ pid: pathOf(this.#pid), reason: describe(err) }, `${this.#core.label} terminate threw`);
+      }
+      if (this.status !== 'exiting') return; // killed while terminate ran: kill already notified
+    }
+    this.#finish(reason);
+  }
+
+  kill(): void {
+    if (this.status === 'exited') return;
+    if (this.status === 'starting') {
+      this.#fail('killed');
+      return;
+    }
+    this.status = 'exiting';
+    this.#timers.cancelAll();
+    this.#finish('killed');
+  }
+
+  #finish(reason: ExitReason): void {
+    this.status = 'exited';
+    this.exitReason = reason;
+    if (this.#opts.name !== undefined) unregister(this.#parent, this.#opts.name, this.#pid);
+    stopActor(this.#pid);
+    const notify = (fn: () => void): void => {
+      try {
+        fn();
+      } catch (err) {
+        this.#ctx.logger.error({ pid: pathOf(this.#pid), reason: describe(err) }, 'exit listener threw');
+      }
+    };
+    if (this.#opts.onExit) {
+      const onExit = this.#opts.onExit;
+      notify(() => onExit(this.#pid, reason));
+    }
+    const monitors = this.monitors;
+    this.monitors = undefined;
+    if (monitors) {
+      for (const [mref, onDown] of monitors) {
+        monitorOwners.delete(mref);
+        notify(() => onDown(reason));
+      }
+    }
+    if (!isNormalExit(reason) && reason !== 'killed') {
+      this.#ctx.logger.debug({ pid: pathOf(this.#pid), reason: describe(reason) }, `${this.#core.label} exited`);
+    }
+  }
+
+  /** Init did not succeed: the start call gets the reason; no terminate, no exit signal. */
+  #fail(reason: ExitReason, result?: StartResult<Pid<M>>): void {
+    this.status = 'exited';
+    this.exitReason = reason;
+    this.#timers.cancelAll();
+    if (this.#opts.name !== undefined) unregister(this.#parent, this.#opts.name, this.#pid);
+    stopActor(this.#pid);
+    const monitors = this.monitors;
+    this.monitors = undefined;
+    if (monitors) for (const [mref, onDown] of monitors) { monitorOwners.delete(mref); onDown(reason); }
+    this.#ack(result ?? { error: reason });
+  }
+
+  #ack(result: StartResult<Pid<M>>): void {
+    const started = this.#started;
+    this.#started = undefined;
+    started?.(result);
+  }
+}

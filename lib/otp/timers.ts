@@ -1,0 +1,70 @@
+/**
+ * Erlang's process timers (`erlang:start_timer/3`, `gen_fsm:start_timer/2`, `cancel_timer/1`) for
+ * one process. A timer's message goes through the mailbox like any other, so a timer can fire
+ * while its cancel is in flight: the timeout is already queued when the handler cancels it. OTP
+ * answers that race by flushing the mailbox in `cancel_timer`; a nact mailbox cannot be searched,
+ * so we keep the set of live refs instead and drop, on delivery, any timeout whose ref is no
+ * longer live. The effect is the same: after `cancelTimer(ref)` returns, that timeout is never seen.
+ */
+import type { Clock, TimerHandle } from './clock.js';
+
+declare const timerBrand: unique symbol;
+/** A reference to one started timer, as returned by `startTimer`. */
+export type TimerRef = { readonly [timerBrand]: true; readonly id: number };
+
+let nextTimerId = 1;
+
+/** The live timers of one process. */
+export class TimerTable {
+  readonly #clock: Clock;
+  // Lazily created: most processes never start a timer, and thousands of sessions stay live.
+  #live: Map<TimerRef, TimerHandle> | undefined;
+
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
+
+  /** Start a timer; `deliver` runs when it fires (it should put a timeout in the mailbox). */
+  start(ms: number, deliver: (ref: TimerRef) => void): TimerRef {
+    const ref = { id: nextTimerId++ } as TimerRef;
+    const handle = this.#clock.setTimeout(() => deliver(ref), ms);
+    (this.#live ??= new Map()).set(ref, handle);
+    return ref;
+  }
+
+  /**
+   * Cancel a timer. Returns false if it had already fired and been consumed, or was cancelled:
+   * Erlang's `cancel_timer` returning `false`. Either way its timeout will not be delivered.
+   */
+  cancel(ref: TimerRef): boolean {
+    const handle = this.#live?.get(ref);
+    if (handle === undefined) return false;
+    this.#clock.clearTimeout(handle);
+    this.#live?.delete(ref);
+    return true;
+  }
+
+  /**
+   * Called when a timeout reaches the front of the mailbox: true if it is still live (and is now
+   * consumed), false if it was cancelled after it fired, in which case the timeout is dropped.
+   */
+  consume(ref: TimerRef): boolean {
+    return this.#live?.delete(ref) ?? false;
+  }
+
+  /** Whether a timer is live: started, and neither cancelled nor delivered. */
+  isLive(ref: TimerRef): boolean {
+    return this.#live?.has(ref) ?? false;
+  }
+
+  /** Cancel every live timer: a process's timers die with it. */
+  cancelAll(): void {
+    if (!this.#live) return;
+    for (const handle of this.#live.values()) this.#clock.clearTimeout(handle);
+    this.#live = undefined;
+  }
+
+  get size(): number {
+    return this.#live?.size ?? 0;
+  }
+}
