@@ -1,0 +1,137 @@
+/**
+ * The message inbox of one session (client -> server): rid ordering and exactly-once delivery of
+ * wire contract v1. Pure data: no timers, no I/O. The connection FSM calls `accept` once per request
+ * and hands the returned batches, in order, to the application.
+ *
+ * Why it is needed: a client has two connections, so request rid 2 can overtake rid 1; and it
+ * retransmits a request whose response it never got, so a rid can arrive twice. See
+ * docs/session-state.md for the exactly-once argument.
+ */
+import { asRid, type Rid } from './ids.js';
+
+/** How far (inclusive) a rid may be from the highest rid seen, in either direction. */
+export const RID_WINDOW = 16;
+
+/** The messages of one request, delivered together. */
+export type Batch = readonly unknown[];
+
+/**
+ * Outcome of {@link Inbox.accept}:
+ * - `deliver`: `batches` are now deliverable, one per rid, in rid order; hand them to the application
+ *   in this order. Normally the first is the request's own messages, followed by buffered rids the
+ *   request unblocked. A rid with no messages yields an empty batch.
+ * - `duplicate`: the rid was seen before (a retransmission): deliver nothing, answer it as usual.
+ * - `buffered`: a lower rid has not arrived yet; the messages are kept and come out, in order, from
+ *   the call that fills the gap.
+ * - `bad_rid`: more than {@link RID_WINDOW} from the highest rid seen (`400 bad_rid`); the inbox
+ *   did not change.
+ */
+export type InboxResult =
+  | { readonly kind: 'deliver'; readonly batches: readonly Batch[] }
+  | { readonly kind: 'duplicate' }
+  | { readonly kind: 'buffered' }
+  | { readonly kind: 'bad_rid' };
+
+/** Stable code of the error {@link Inbox.accept} throws on a caller bug. */
+export type InboxErrorCode = 'ERR_COMET_INVALID_RID';
+
+/** A `RangeError` with a stable `code` (thrown only when the caller broke the documented contract). */
+export type InboxError = RangeError & { readonly code: InboxErrorCode };
+
+// Shared results: the non-deliver outcomes carry no data, so no call needs to allocate one.
+const DUPLICATE: InboxResult = Object.freeze({ kind: 'duplicate' });
+const BUFFERED: InboxResult = Object.freeze({ kind: 'buffered' });
+const BAD_RID: InboxResult = Object.freeze({ kind: 'bad_rid' });
+
+/**
+ * Rid bookkeeping of one session. Seen-ness is exact inside the window without a growing set: every
+ * rid below {@link nextExpected} has been seen, and above it only the buffered ones have (at most
+ * {@link RID_WINDOW} of them).
+ *
+ * A rid the window has left behind unseen can never arrive (it would be `bad_rid`). Such a gap only
+ * opens if a client breaks "+1 per request" (e.g. rids 16, 32, 48...); rather than buffer forever
+ * behind it, the inbox steps over the unreachable rids and delivers what follows. A conforming client
+ * never triggers this; it keeps the buffer bounded against one that does.
+ *
+ * Memory: three fields per instance; the buffer Map exists only while a rid is waiting for a gap.
+ *
+ * @example
+ * ```ts
+ * const inbox = new Inbox();
+ * inbox.accept(asRid(2), ['b']);  // { kind: 'buffered' }: rid 1 took the other connection
+ * inbox.accept(asRid(1), ['a']);  // { kind: 'deliver', batches: [['a'], ['b']] }
+ * inbox.accept(asRid(2), ['b']);  // { kind: 'duplicate' }: a retransmission, not delivered again
+ * inbox.accept(asRid(19), []);    // { kind: 'bad_rid' }: 17 above the highest seen (2)
+ * ```
+ */
+export class Inbox {
+  #highest = 0;
+  #next = 1;
+  #buffered: Map<number, Batch> | undefined = undefined;
+
+  /**
+   * Record request `rid` carrying `messages` and say what to deliver. See {@link InboxResult}.
+   * `messages` is kept by reference while buffered; the caller must not mutate it.
+   *
+   * @throws {InboxError} `ERR_COMET_INVALID_RID` if `rid` is not a positive safe integer (the wire
+   *   decoder answers `400 bad_request` before that can happen).
+   */
+  accept(rid: Rid, messages: readonly unknown[]): InboxResult {
+    if (!Number.isSafeInteger(rid) || rid < 1) {
+      throw Object.assign(new RangeError(`rid must be a positive integer, got ${String(rid)}`), {
+        code: 'ERR_COMET_INVALID_RID' as const,
+      });
+    }
+    // The window is checked before seen-ness: a rid that far away is rejected even if it was once
+    // seen, and it leaves no trace, so a wild rid cannot move the window.
+    if (Math.abs(rid - this.#highest) > RID_WINDOW) return BAD_RID;
+    if (rid < this.#next || this.#buffered?.has(rid) === true) return DUPLICATE;
+    if (rid > this.#highest) this.#highest = rid;
+
+    if (rid === this.#next) {
+      this.#next++;
+      return { kind: 'deliver', batches: this.#drain([messages]) };
+    }
+    (this.#buffered ??= new Map()).set(rid, messages);
+    const batches = this.#drain([]);
+    return batches.length === 0 ? BUFFERED : { kind: 'deliver', batches };
+  }
+
+  /**
+   * Move `#next` past every buffered rid that is now in order, and past unseen rids that fell out of
+   * the window (they can never arrive), collecting batches in rid order.
+   */
+  #drain(batches: Batch[]): Batch[] {
+    const buffered = this.#buffered;
+    if (buffered === undefined) return batches;
+    const floor = this.#highest - RID_WINDOW;
+    // Terminates: buffered rids are <= #highest, so past #highest nothing is found and #next >= floor.
+    for (;;) {
+      const batch = buffered.get(this.#next);
+      if (batch !== undefined) {
+        buffered.delete(this.#next);
+        batches.push(batch);
+      } else if (this.#next >= floor) {
+        break;
+      }
+      this.#next++;
+    }
+    if (buffered.size === 0) this.#buffered = undefined;
+    return batches;
+  }
+
+  /** Highest rid accepted so far (delivered or buffered); 0 before the first request. */
+  get highestSeen(): Rid | 0 {
+    return this.#highest === 0 ? 0 : asRid(this.#highest);
+  }
+
+  /** Lowest rid not seen yet: the rid whose arrival delivers the buffered ones. 1 after setup. */
+  get nextExpected(): Rid {
+    return asRid(this.#next);
+  }
+
+  /** Count of rids waiting for a lower rid (at most {@link RID_WINDOW}). */
+  get bufferedCount(): number {
+    return this.#buffered?.size ?? 0;
+  }
+}
