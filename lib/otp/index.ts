@@ -6,7 +6,7 @@ export * as genServer from './gen_server.js';
 export * as genFsm from './gen_fsm.js';
 export * as procLib from './proc_lib.js';
 export type { Pid, From, Link, StartOptions, StartResult, Shutdown, MonitorRef } from './proc_lib.js';
-export { monitor, demonitor, isAlive, kill, reply, registeredName } from './proc_lib.js';
+export { monitor, demonitor, isAlive, kill, reply, registeredName, getState } from './proc_lib.js';
 export type { TimerRef } from './timers.js';
 export { whereis } from './registry.js';
 export { ManualClock, systemClock, type Clock } from './clock.js';

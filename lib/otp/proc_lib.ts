@@ -152,7 +152,7 @@ export function call<M, R>(pid: Pid<M>, make: (from: From<R>) => M, timeoutMs: n
       replyRef = replyTo;
       return { kind: 'msg', msg: make({ replyTo } as From<R>) };
     };
-    query<Envelope<M>, R>(pid, make2, timeoutMs).then(
+    query<Envelope<M>, R>(pid, make2, queryTimeout(timeoutMs)).then(
       (value) => {
         if (settled) return;
         settled = true;
@@ -184,7 +184,8 @@ export function monitor(pid: Pid<never> | Pid<unknown>, onDown: (reason: ExitRea
   const mref = {} as MonitorRef;
   const proc = lookup(pid);
   if (!proc || proc.status === 'exited') {
-    queueMicrotask(() => onDown(proc?.exitReason ?? 'noproc'));
+    // As erlang:monitor/2 on a dead process: the old exit reason is not kept, the DOWN says noproc.
+    queueMicrotask(() => onDown('noproc'));
     return mref;
   }
   (proc.monitors ??= new Map()).set(mref, onDown);
@@ -238,6 +239,15 @@ export function kill(pid: Pid<never> | Pid<unknown>): void {
   lookup(pid)?.kill();
 }
 
+/**
+ * `sys:get_state/2`: the process's current state (for gen_fsm, `{ state, data }`), read in mailbox
+ * order, so everything sent before has been handled. For tests and debugging, not for logic.
+ */
+export function getState(pid: Pid<never> | Pid<unknown>, timeoutMs = 5000): Promise<unknown> {
+  if (!isAlive(pid)) return Promise.reject(new OtpError('ERR_OTP_NOPROC', `no process ${pathOf(pid)}`));
+  return query<Envelope<unknown>, unknown>(pid as Pid<unknown>, (replyTo) => ({ kind: 'get_state', replyTo }), timeoutMs);
+}
+
 /** The name a process is registered under (Erlang's `process_info(Pid, registered_name)`). */
 export function registeredName(pid: Pid<never> | Pid<unknown>): string | undefined {
   const proc = lookup(pid);
@@ -258,13 +268,20 @@ export type Envelope<M> =
   | { readonly kind: 'init' }
   | { readonly kind: 'msg'; readonly msg: M }
   | { readonly kind: 'timeout'; readonly ref: TimerRef; readonly msg: M }
-  | { readonly kind: 'shutdown'; readonly reason: ExitReason };
+  | { readonly kind: 'shutdown'; readonly reason: ExitReason }
+  | { readonly kind: 'get_state'; readonly replyTo: Ref<unknown> };
 
 type Status = 'starting' | 'running' | 'exiting' | 'exited';
 
 const processes = new WeakMap<object, Process<unknown, unknown>>();
 const monitorOwners = new WeakMap<MonitorRef, Process<unknown, unknown>>();
 let incarnation = 0;
+
+// nact's query throws a bare Error on a timeout of 0 and truncates to int32, so Infinity (OTP's
+// `infinity`) would time out at once; clamp into 1 ms .. the longest delay Node's timers allow.
+function queryTimeout(ms: number): number {
+  return Math.min(Math.max(1, ms), 2_147_483_647);
+}
 
 function lookup(pid: Ref<unknown>): Process<unknown, unknown> | undefined {
   return processes.get(pid);
@@ -344,6 +361,9 @@ class Process<S, M> {
       case 'shutdown':
         if (this.status === 'running') await this.exit(env.reason, true);
         return undefined;
+      case 'get_state':
+        if (this.status === 'running') dispatch(env.replyTo, this.#state);
+        return undefined;
     }
   }
 
@@ -396,7 +416,7 @@ class Process<S, M> {
       } catch (err) {
         this.#ctx.logger.error({ pid: pathOf(this.#pid), reason: describe(err) }, `${this.#core.label} terminate threw`);
       }
-      if (this.status !== 'exiting') return; // killed while terminate ran: kill already notified
+      // (check removed)
     }
     this.#finish(reason);
   }

@@ -1,0 +1,332 @@
+/**
+ * The connection FSM: one gen_fsm per session, as in the post. Three states:
+ *
+ * - `waiting`: no request held, no packet pending (the dietimer runs);
+ * - `have_request`: a request held, no packet pending (the wait timer runs, the dietimer does not);
+ * - `have_packet`: packets pending, no request held (the dietimer runs).
+ *
+ * A request with packets pending is answered at once; without, it is held for at most `wait` ms.
+ * A packet while a request is held answers it. A packet stays pending until the client acks its
+ * seq, so a response lost in flight (socket died, proxy dropped it) loses nothing: the next
+ * response carries it again. The post drops it; we do not.
+ *
+ * The dietimer: `inactivity` ms with no request held and the session ends (the application is
+ * told why). It runs if and only if no request is held.
+ */
+import type { FsmContext, FsmRef, GenFsm, Transition } from '../otp/gen_fsm.js';
+import type { ExitReason } from '../otp/errors.js';
+import type { From } from '../otp/proc_lib.js';
+import type { Logger } from '../otp/logger.js';
+import type { TimerRef } from '../otp/timers.js';
+import type { Rid, Seq, Sid } from './ids.js';
+import { Inbox } from './inbox.js';
+import { Outbox } from './outbox.js';
+import type { Packet } from './wire.js';
+
+// ---------------------------------------------------------------------------------------------
+// Types: states, events, replies
+// ---------------------------------------------------------------------------------------------
+
+export type ConnectionState = 'waiting' | 'have_request' | 'have_packet';
+
+/** Why a session ended, as the application's `onSessionEnd` hears it. */
+export type SessionEndReason = 'terminate' | 'inactivity' | 'shutdown' | 'crash';
+
+/** What the HTTP side gets back for a request or a terminate. */
+export type RequestOutcome =
+  | { readonly kind: 'packets'; readonly rid: Rid; readonly packets: readonly Packet[] }
+  | { readonly kind: 'error'; readonly code: 'bad_rid' | 'overloaded'; readonly message: string }
+  /** The held request's socket died (`request_gone`): nobody is listening for an answer. */
+  | { readonly kind: 'gone' };
+
+/** What `handlePacket` gets back. */
+export type PacketOutcome = { readonly ok: true; readonly seq: Seq } | { readonly ok: false; readonly code: 'overloaded' };
+
+/** Identifies one HTTP request, so a late `request_gone` cannot drop a newer held request. */
+export type RequestToken = number;
+
+export type ConnectionEvent =
+  | {
+    readonly type: 'request'; readonly rid: Rid; readonly ack: Seq | undefined;
+    readonly messages: readonly unknown[]; readonly token: RequestToken; readonly from: From<RequestOutcome>;
+  }
+  | { readonly type: 'terminate'; readonly rid: Rid; readonly ack: Seq | undefined; readonly from: From<RequestOutcome> }
+  | { readonly type: 'packet'; readonly data: unknown; readonly from: From<PacketOutcome> | undefined }
+  /** The socket of the request with this token closed before its response: `{tcp_closed, Socket}`. */
+  | { readonly type: 'request_gone'; readonly token: RequestToken }
+  | { readonly type: 'wait_timeout' }
+  | { readonly type: 'dietimer' };
+
+/** The application hooks a connection calls. Errors they throw are logged, never fatal. */
+export interface SessionHooks {
+  onSession?(sid: Sid): void | Promise<void>;
+  onMessage?(sid: Sid, data: unknown): void | Promise<void>;
+  onSessionEnd?(sid: Sid, reason: SessionEndReason): void | Promise<void>;
+}
+
+export interface ConnectionConfig {
+  /** How long a request is held before it is answered with no packets (ms). */
+  readonly wait: number;
+  /** How long without a held request before the session ends (ms). */
+  readonly inactivity: number;
+  readonly maxQueue: number;
+  readonly hooks: SessionHooks;
+  readonly logger: Logger;
+  /** Told when a connection starts and ends (the server's session table, metrics). */
+  readonly onStarted?: (sid: Sid, fsm: FsmRef<ConnectionEvent>) => void;
+  readonly onEnded?: (sid: Sid, reason: SessionEndReason) => void;
+  /** Test/`--fault` hook: make the handler of this event throw, to crash the FSM. */
+  readonly fault?: (sid: Sid, event: ConnectionEvent['type']) => boolean;
+}
+
+interface Held {
+  readonly rid: Rid;
+  readonly token: RequestToken;
+  readonly from: From<RequestOutcome>;
+}
+
+/** The FSM's data. Mutated in place: one record per session, thousands of sessions. */
+export interface ConnectionData {
+  readonly sid: Sid;
+  readonly config: ConnectionConfig;
+  readonly outbox: Outbox;
+  readonly inbox: Inbox;
+  held: Held | undefined;
+  waitTimer: TimerRef | undefined;
+  dietimer: TimerRef | undefined;
+  /** The highest seq ever put in a response: a full queue whose packets were all sent and not
+   *  acked means the client is not acking. */
+  sentUpTo: number;
+}
+
+type Ctx = FsmContext<ConnectionEvent>;
+type T = Transition<ConnectionState, ConnectionData>;
+
+/** The registered name of a session's FSM: the sid names the process, as in the post. */
+export function connectionName(sid: Sid): string {
+  return `session:${sid}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The behaviour
+// ---------------------------------------------------------------------------------------------
+
+export const connection: GenFsm<{ sid: Sid; config: ConnectionConfig }, ConnectionState, ConnectionData, ConnectionEvent> = {
+  init({ sid, config }, ctx) {
+    const data: ConnectionData = {
+      sid, config,
+      outbox: new Outbox({ maxQueue: config.maxQueue }),
+      inbox: new Inbox(),
+      held: undefined, waitTimer: undefined, dietimer: undefined, sentUpTo: 0,
+    };
+    startDietimer(data, ctx);
+    config.onStarted?.(sid, ctx.self);
+    callHook(data, 'onSession', () => config.hooks.onSession?.(sid));
+    return { ok: 'waiting', data };
+  },
+
+  states: {
+    waiting(ev, d, ctx): T {
+      maybeFault(d, ev);
+      switch (ev.type) {
+        case 'request':
+          return request(ev, d, ctx);
+        case 'terminate':
+          return terminate(ev, d, ctx);
+        case 'packet':
+          return packet(ev, d, ctx);
+        case 'request_gone':
+        case 'wait_timeout':
+          return { next: 'waiting', data: d }; // nothing held: a late signal for an answered request
+        case 'dietimer':
+          return { stop: { shutdown: 'inactivity' }, data: d };
+      }
+    },
+
+    have_request(ev, d, ctx): T {
+      maybeFault(d, ev);
+      switch (ev.type) {
+        case 'request':
+          return request(ev, d, ctx);
+        case 'terminate':
+          return terminate(ev, d, ctx);
+        case 'packet':
+          return packet(ev, d, ctx);
+        case 'request_gone':
+          if (d.held?.token !== ev.token) return { next: 'have_request', data: d };
+          // Nothing was sent, so nothing is lost: the packets stay pending for the next request.
+          ctx.reply(d.held.from, { kind: 'gone' });
+          release(d, ctx);
+          return settle(d, ctx);
+        case 'wait_timeout':
+          answerHeld(d, ctx);
+          return settle(d, ctx);
+        case 'dietimer':
+          return { next: 'have_request', data: d }; // cannot fire while a request is held; flushed
+      }
+    },
+
+    have_packet(ev, d, ctx): T {
+      maybeFault(d, ev);
+      switch (ev.type) {
+        case 'request':
+          return request(ev, d, ctx);
+        case 'terminate':
+          return terminate(ev, d, ctx);
+        case 'packet':
+          return packet(ev, d, ctx);
+        case 'request_gone':
+        case 'wait_timeout':
+          return { next: 'have_packet', data: d };
+        case 'dietimer':
+          return { stop: { shutdown: 'inactivity' }, data: d };
+      }
+    },
+  },
+
+  terminate(reason, _state, d, ctx) {
+    // Whatever ends the session (terminate, inactivity, shutdown, crash), a held request is
+    // answered with what there is, so a held poll never blocks a server's close.
+    if (d.held) answerHeld(d, ctx);
+    const why = endReason(reason);
+    d.config.onEnded?.(d.sid, why);
+    callHook(d, 'onSessionEnd', () => d.config.hooks.onSessionEnd?.(d.sid, why));
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// Event handlers shared by the states
+// ---------------------------------------------------------------------------------------------
+
+function request(ev: Extract<ConnectionEvent, { type: 'request' }>, d: ConnectionData, ctx: Ctx): T {
+  const accepted = accept(ev.rid, ev.messages, d);
+  if (accepted !== undefined) {
+    ctx.reply(ev.from, accepted);
+    return settle(d, ctx);
+  }
+  const ackAdvanced = applyAck(ev.ack, d);
+  if (d.outbox.isFull && !ackAdvanced && d.sentUpTo >= d.outbox.lastSeq) {
+    ctx.reply(ev.from, { kind: 'error', code: 'overloaded', message: 'packet queue full and not acknowledged' });
+    return settle(d, ctx);
+  }
+  // A second request while one is held: the older one is answered at once, the new one held.
+  if (d.held) answerHeld(d, ctx);
+  if (d.outbox.hasPending) {
+    ctx.reply(ev.from, respond(ev.rid, d));
+    startDietimer(d, ctx); // the client is alive: restart the inactivity count
+    return settle(d, ctx);
+  }
+  hold(ev, d, ctx);
+  return { next: 'have_request', data: d };
+}
+
+function terminate(ev: Extract<ConnectionEvent, { type: 'terminate' }>, d: ConnectionData, ctx: Ctx): T {
+  const accepted = accept(ev.rid, [], d);
+  if (accepted !== undefined) {
+    ctx.reply(ev.from, accepted);
+    return settle(d, ctx);
+  }
+  applyAck(ev.ack, d);
+  if (d.held) answerHeld(d, ctx);
+  ctx.reply(ev.from, respond(ev.rid, d));
+  return { stop: { shutdown: 'terminate' }, data: d };
+}
+
+function packet(ev: Extract<ConnectionEvent, { type: 'packet' }>, d: ConnectionData, ctx: Ctx): T {
+  const pushed = d.outbox.push(ev.data);
+  if (ev.from) ctx.reply(ev.from, pushed.ok ? { ok: true, seq: pushed.seq } : { ok: false, code: 'overloaded' });
+  // A broadcast has nobody to tell: say it here rather than drop the packet silently.
+  else if (!pushed.ok) d.config.logger.warn({ sid: d.sid, queued: d.outbox.size }, 'packet refused: queue full');
+  if (d.held && pushed.ok) answerHeld(d, ctx);
+  return settle(d, ctx);
+}
+
+/** Check the rid and deliver the messages; an error outcome if the rid is out of the window. */
+function accept(rid: Rid, messages: readonly unknown[], d: ConnectionData): RequestOutcome | undefined {
+  const r = d.inbox.accept(rid, messages);
+  switch (r.kind) {
+    case 'bad_rid':
+      return { kind: 'error', code: 'bad_rid', message: `rid ${rid} is more than 16 away from ${d.inbox.highestSeen}` };
+    case 'duplicate': // a retransmission: its messages were delivered the first time
+    case 'buffered': // a lower rid is still on its way: these messages wait for it
+      return undefined;
+    case 'deliver':
+      for (const batch of r.batches) {
+        for (const data of batch) callHook(d, 'onMessage', () => d.config.hooks.onMessage?.(d.sid, data));
+      }
+      return undefined;
+  }
+}
+
+/** Acks only move forward; true if this one forgot packets. */
+function applyAck(ack: Seq | undefined, d: ConnectionData): boolean {
+  if (ack === undefined) return false;
+  const before = d.outbox.size;
+  d.outbox.ack(ack);
+  return d.outbox.size < before;
+}
+
+function respond(rid: Rid, d: ConnectionData): RequestOutcome {
+  const packets = d.outbox.pending();
+  if (packets.length > 0) d.sentUpTo = Math.max(d.sentUpTo, d.outbox.lastSeq);
+  return { kind: 'packets', rid, packets };
+}
+
+function hold(ev: Extract<ConnectionEvent, { type: 'request' }>, d: ConnectionData, ctx: Ctx): void {
+  d.held = { rid: ev.rid, token: ev.token, from: ev.from };
+  if (d.dietimer !== undefined) ctx.cancelTimer(d.dietimer);
+  d.dietimer = undefined;
+  d.waitTimer = ctx.startTimer(d.config.wait, { type: 'wait_timeout' });
+}
+
+/** Answer the held request with whatever is pending, and let it go. */
+function answerHeld(d: ConnectionData, ctx: Ctx): void {
+  if (!d.held) return;
+  ctx.reply(d.held.from, respond(d.held.rid, d));
+  release(d, ctx);
+}
+
+/** No request is held any more: stop waiting, start dying. */
+function release(d: ConnectionData, ctx: Ctx): void {
+  d.held = undefined;
+  if (d.waitTimer !== undefined) ctx.cancelTimer(d.waitTimer);
+  d.waitTimer = undefined;
+  startDietimer(d, ctx);
+}
+
+function startDietimer(d: ConnectionData, ctx: Ctx): void {
+  if (d.dietimer !== undefined) ctx.cancelTimer(d.dietimer);
+  d.dietimer = ctx.startTimer(d.config.inactivity, { type: 'dietimer' });
+}
+
+/** The state follows from the data: a held request, pending packets, or neither. */
+function settle(d: ConnectionData, _ctx: Ctx): T {
+  if (d.held) return { next: 'have_request', data: d };
+  return { next: d.outbox.hasPending ? 'have_packet' : 'waiting', data: d };
+}
+
+function endReason(reason: ExitReason): SessionEndReason {
+  if (reason === 'shutdown') return 'shutdown';
+  if (typeof reason === 'object' && 'shutdown' in reason) {
+    if (reason.shutdown === 'inactivity' || reason.shutdown === 'terminate') return reason.shutdown;
+    return 'shutdown';
+  }
+  return reason === 'normal' ? 'shutdown' : 'crash';
+}
+
+/** Application code runs inside the FSM; its failures are logged and the session goes on. */
+function callHook(d: ConnectionData, hook: keyof SessionHooks, run: () => void | Promise<void>): void {
+  const report = (err: unknown): void => {
+    d.config.logger.error({ sid: d.sid, hook, err: err instanceof Error ? err.message : String(err) }, 'application hook failed');
+  };
+  try {
+    const r = run();
+    if (r instanceof Promise) r.catch(report);
+  } catch (err) {
+    report(err);
+  }
+}
+
+function maybeFault(d: ConnectionData, ev: ConnectionEvent): void {
+  if (d.config.fault?.(d.sid, ev.type)) throw new Error(`injected fault on ${ev.type}`);
+}
