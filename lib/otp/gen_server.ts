@@ -113,7 +113,7 @@ export function info<Call, Reply, Cast, Info>(server: ServerRef<Call, Reply, Cas
 export const reply = proc.reply;
 
 /** `gen_server:stop/3`: ask the server to exit with `reason`, wait until terminate has run. */
-export function stop(server: ServerRef<never, never, never, never> | Pid<unknown>, reason: ExitReason = 'normal', timeout: proc.Shutdown = 'infinity'): Promise<void> {
+export function stop(server: Pid<never> | Pid<unknown>, reason: ExitReason = 'normal', timeout: proc.Shutdown = 'infinity'): Promise<void> {
   return proc.shutdown(server, reason, timeout);
 }
 

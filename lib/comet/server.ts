@@ -1,0 +1,274 @@
+/**
+ * `createCometServer`: the embedding API. It starts an actor system with the comet supervision
+ * tree, builds the post's interface functions over it, and exposes a `(req, res)` handler (or its
+ * own node:http server through `listen`).
+ *
+ * The library reads no environment variables; the runnable servers in bin/ do.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { ServerResponse } from 'node:http';
+import type { Clock } from '../otp/clock.js';
+import { describe, type ExitReason } from '../otp/errors.js';
+import { nullLogger, type Logger } from '../otp/logger.js';
+import { startSystem, stopSystem } from '../otp/nact.js';
+import { shutdown, type Pid } from '../otp/proc_lib.js';
+import { clearRegistry } from '../otp/registry.js';
+import { DEFAULT_MAX_BODY_BYTES } from '../http/body.js';
+import { DEFAULT_CORS, type CorsOption } from '../http/cors.js';
+import { createHandler, type CometHandler } from '../http/handler.js';
+import { sessionIdServer, startCometSup, startConnection } from '../../supervisors/comet_sup.js';
+import { createCometApi, type CometApi } from './api.js';
+import type { ConnectionEvent, SessionEndReason, SessionHooks } from './connection.js';
+import { asSid, type Seq, type Sid } from './ids.js';
+import { DEFAULT_MAX_QUEUE } from './outbox.js';
+import * as sessionIds from './session_ids.js';
+import { localRouter } from './session_router.js';
+
+/** Defaults, as the wire contract states them. */
+export const DEFAULT_PATH = '/comet';
+/** How long a request is held without packets (ms). Keep it below any proxy's idle timeout. */
+export const DEFAULT_WAIT_MS = 60_000;
+/** The post's dietimer: this long without a held request and the session ends (ms). */
+export const DEFAULT_INACTIVITY_MS = 45_000;
+/** Sessions beyond this get `503 overloaded` at setup. One process holds about 19,000 sockets. */
+export const DEFAULT_MAX_SESSIONS = 20_000;
+/** How long the session-id server may be away (restarting) before a setup answers 503. */
+export const SETUP_RETRY_MS = 1000;
+
+export interface CometServerOptions extends SessionHooks {
+  /** Endpoint path (default `/comet`). */
+  readonly path?: string;
+  readonly wait?: number;
+  readonly inactivity?: number;
+  readonly maxBodyBytes?: number;
+  readonly maxSessions?: number;
+  /** Unacked packets per session before `handlePacket` rejects with `overloaded`. */
+  readonly maxQueue?: number;
+  /** CORS origins allowed to call the endpoint (default: none). */
+  readonly cors?: CorsOption;
+  /** A pino-compatible logger (default: silent). */
+  readonly logger?: Logger;
+  /** comet_sup's restart intensity and period (OTP's defaults: 1 in 5 s). */
+  readonly intensity?: number;
+  readonly period?: number;
+  /** Called once if the supervision tree gives up (restart intensity reached at the top). The
+   *  server stops serving; a runnable server should exit non-zero. */
+  readonly onFatal?: (reason: ExitReason) => void;
+  /** Fault injection for crash tests: return true to make that FSM's handler throw. */
+  readonly fault?: (sid: Sid, event: ConnectionEvent['type']) => boolean;
+  /** The clock FSM timers read (tests inject a ManualClock). */
+  readonly clock?: Clock;
+  /** The session-id source (tests inject a colliding one). */
+  readonly generateSid?: () => string;
+}
+
+export interface CometServer {
+  /** The `(req, res[, next])` handler: node:http, Express middleware, Fastify's raw objects. */
+  readonly handler: CometHandler;
+  /** The post's interface functions, for embedders that route requests themselves. */
+  readonly api: CometApi;
+  /** Listen on its own node:http server; resolves with the bound address. */
+  listen(port?: number, host?: string): Promise<AddressInfo>;
+  /** The node:http server `listen` created, if any. */
+  readonly httpServer: http.Server | undefined;
+  /** Push `data` to one session; rejects with CometError `unknown_session` or `overloaded`. */
+  handlePacket(sid: Sid | string, data: unknown): Promise<Seq>;
+  /** Push `data` to every live session; resolves to how many accepted it (full queues are logged). */
+  broadcast(data: unknown): Promise<number>;
+  /** The live sessions. */
+  sessions(): readonly Sid[];
+  /** How many requests are held right now. */
+  heldCount(): number;
+  /** Test hook: destroy the socket of every request of `sid` in flight (a dead network). */
+  dropHeldPoll(sid: Sid | string): number;
+  /** Graceful: stop accepting, answer held polls with what they have, end sessions with reason
+   *  `shutdown`, stop the tree in reverse order. */
+  close(): Promise<void>;
+}
+
+/**
+ * Start a comet server.
+ * @example
+ * const comet = await createCometServer({ onMessage: (sid, data) => comet.broadcast(data) });
+ * const { port } = await comet.listen(8080, '127.0.0.1');
+ */
+export async function createCometServer(options: CometServerOptions = {}): Promise<CometServer> {
+  const logger = options.logger ?? nullLogger;
+  const wait = positive('wait', options.wait ?? DEFAULT_WAIT_MS);
+  const inactivity = positive('inactivity', options.inactivity ?? DEFAULT_INACTIVITY_MS);
+  const maxSessions = positive('maxSessions', options.maxSessions ?? DEFAULT_MAX_SESSIONS);
+  const maxBodyBytes = positive('maxBodyBytes', options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
+  const maxQueue = positive('maxQueue', options.maxQueue ?? DEFAULT_MAX_QUEUE);
+  const path = options.path ?? DEFAULT_PATH;
+
+  const live = new Set<Sid>();
+  const held = new Map<ServerResponse, Sid>();
+  let setupsInFlight = 0;
+  let closing = false;
+  let closed: Promise<void> | undefined;
+  let httpServer: http.Server | undefined;
+
+  const system = startSystem();
+  const hooks: SessionHooks = {
+    ...(options.onSession ? { onSession: options.onSession } : {}),
+    ...(options.onMessage ? { onMessage: options.onMessage } : {}),
+    ...(options.onSessionEnd ? { onSessionEnd: options.onSessionEnd } : {}),
+  };
+  const started = await startCometSup(system, {
+    connection: {
+      wait, inactivity, maxQueue, hooks, logger,
+      onStarted: (sid) => live.add(sid),
+      onEnded: (sid: Sid, _why: SessionEndReason) => {
+        live.delete(sid);
+        const ids = sessionIdServer(system);
+        if (ids) sessionIds.release(ids, sid);
+      },
+      ...(options.fault ? { fault: options.fault } : {}),
+    },
+    logger,
+    onExit: (reason) => {
+      if (closing) return;
+      closing = true;
+      logger.error({ reason: describe(reason) }, 'comet supervision tree stopped: restart intensity reached, server no longer serving');
+      options.onFatal?.(reason);
+    },
+    ...(options.intensity !== undefined ? { intensity: options.intensity } : {}),
+    ...(options.period !== undefined ? { period: options.period } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.generateSid ? { generateSid: options.generateSid } : {}),
+  });
+  if (!('ok' in started)) {
+    stopSystem(system);
+    throw new Error(`comet supervision tree failed to start: ${describe('error' in started ? started.error : 'ignore')}`);
+  }
+  const top: Pid<never> = started.ok;
+  const router = localRouter(system);
+
+  async function newSid(): Promise<Sid | undefined> {
+    // The session-id server may be restarting after a crash: retry briefly inside rather than
+    // fail the setup, then give up with a 503 the client retries.
+    const deadline = Date.now() + SETUP_RETRY_MS;
+    for (;;) {
+      const ids = sessionIdServer(system);
+      if (ids) {
+        try {
+          return await sessionIds.newSid(ids, SETUP_RETRY_MS);
+        } catch {
+          // it died during the call; fall through and retry
+        }
+      }
+      if (Date.now() >= deadline || closing) return undefined;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  const api = createCometApi({
+    router, wait, inactivity,
+    async newSession() {
+      if (closing) return { error: 'shutting_down', message: 'the server is shutting down' };
+      if (live.size + setupsInFlight >= maxSessions) return { error: 'overloaded', message: 'session limit reached' };
+      setupsInFlight++;
+      try {
+        const sid = await newSid();
+        if (sid === undefined) return { error: 'overloaded', message: 'session ids unavailable, retry' };
+        const r = await startConnection(system, sid);
+        if (!('ok' in r)) {
+          const ids = sessionIdServer(system);
+          if (ids) sessionIds.release(ids, sid);
+          return { error: 'overloaded', message: 'could not start the session, retry' };
+        }
+        return { ok: sid };
+      } finally {
+        setupsInFlight--;
+      }
+    },
+  });
+
+  const handler = createHandler(api, {
+    path, maxBodyBytes, logger,
+    cors: options.cors ?? DEFAULT_CORS,
+    isClosing: () => closing,
+    inFlight: {
+      add(res, body) {
+        const sid = typeof body === 'object' && body !== null && 'sid' in body && typeof body.sid === 'string' ? body.sid : undefined;
+        if (sid !== undefined) held.set(res, asSid(sid));
+      },
+      delete(res) {
+        held.delete(res);
+      },
+    },
+  });
+
+  async function close(): Promise<void> {
+    closing = true;
+    const server = httpServer;
+    const serverClosed = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
+    // Ends every session with reason `shutdown`; each FSM's terminate answers its held poll.
+    await shutdown(top, 'shutdown', 'infinity');
+    // Let the handlers write the replies the FSMs just sent before the sockets are closed.
+    await new Promise((r) => setImmediate(r));
+    if (server) {
+      server.closeIdleConnections();
+      const force = setTimeout(() => server.closeAllConnections(), 1000);
+      await serverClosed;
+      clearTimeout(force);
+    }
+    clearRegistry(system);
+    stopSystem(system);
+  }
+
+  return {
+    handler,
+    api,
+    get httpServer() {
+      return httpServer;
+    },
+    listen(port = 0, host = '127.0.0.1') {
+      const server = http.createServer(handler);
+      // A held poll lasts up to `wait` after its request arrived; these limits bound how long a
+      // client may take to *send* a request (slowloris), and must not be shorter than a poll cycle.
+      server.headersTimeout = wait + 5000;
+      server.requestTimeout = wait + 10_000;
+      // Keep-alive between a response and the client's next poll: short, it comes at once.
+      server.keepAliveTimeout = 5000;
+      httpServer = server;
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve(server.address() as AddressInfo);
+        });
+      });
+    },
+    handlePacket: (sid, data) => api.handlePacket(asSid(sid), data),
+    broadcast(data) {
+      let n = 0;
+      for (const sid of live) if (router.cast(sid, { type: 'packet', data, from: undefined })) n++;
+      return Promise.resolve(n);
+    },
+    sessions: () => [...live],
+    heldCount: () => held.size,
+    dropHeldPoll(sid) {
+      let n = 0;
+      for (const [res, s] of held) {
+        if (s === sid) {
+          res.socket?.destroy();
+          n++;
+        }
+      }
+      return n;
+    },
+    close() {
+      return (closed ??= close());
+    },
+  };
+}
+
+function positive(name: string, v: number): number {
+  if (!Number.isSafeInteger(v) || v <= 0) {
+    throw Object.assign(new RangeError(`option ${name} must be a positive integer, got ${String(v)}`), { code: 'ERR_COMET_INVALID_OPTION' });
+  }
+  return v;
+}
+

@@ -1,0 +1,109 @@
+/**
+ * The Mochiweb loop's equivalent: a `(req, res[, next])` handler for node:http, Express and
+ * Fastify (through `request.raw`/`reply.raw`). It stays thin, as the post's handler does: check the
+ * method and the body, hand the decoded JSON to `handleJson` with a watch on the socket, and write
+ * whatever comes back.
+ *
+ * Socket death is the response's `close` before it finished. A request's own `close` fires as soon
+ * as its body has been read (Node >= 16), so it says nothing about the client; the response's does.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { CometApi, SocketWatch } from '../comet/api.js';
+import type { Logger } from '../otp/logger.js';
+import { readJsonBody } from './body.js';
+import { allowedMethods, applyCors, handlePreflight, type CorsOption } from './cors.js';
+import { sendError, sendJson } from './respond.js';
+
+/** Express-style continuation: called for requests outside the comet path, when given. */
+export type Next = (err?: unknown) => void;
+
+/** The request handler. Mount it on a node:http server, or as Express middleware. */
+export type CometHandler = (req: IncomingMessage, res: ServerResponse, next?: Next) => void;
+
+export interface HandlerOptions {
+  readonly path: string;
+  readonly maxBodyBytes: number;
+  readonly cors: CorsOption;
+  readonly logger: Logger;
+  /** True once the server is closing: new requests get `503 shutting_down`. */
+  readonly isClosing: () => boolean;
+  /** Told of every response to a request frame while it is in flight (the test hook `dropHeldPoll`). */
+  readonly inFlight?: { add(res: ServerResponse, body: unknown): void; delete(res: ServerResponse): void };
+}
+
+/**
+ * Build the handler.
+ * @example
+ * const handler = createHandler(api, { path: '/comet', maxBodyBytes: 65_536, cors: false, logger, isClosing: () => false });
+ * http.createServer(handler).listen(8080);
+ */
+export function createHandler(api: CometApi, opts: HandlerOptions): CometHandler {
+  return (req, res, next) => {
+    if (pathnameOf(req.url) !== opts.path) {
+      if (next) return next();
+      sendError(res, 'not_found', 'no such endpoint');
+      return;
+    }
+    serve(api, opts, req, res).catch((err: unknown) => {
+      // Only a bug gets here; the client gets a plain 503 and no stack trace.
+      opts.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'comet handler failed');
+      sendError(res, 'overloaded', 'internal error');
+    });
+  };
+}
+
+async function serve(api: CometApi, opts: HandlerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (handlePreflight(req, res, opts.cors)) return;
+  applyCors(req, res, opts.cors);
+  if (req.method !== 'POST') {
+    sendError(res, 'method_not_allowed', 'use POST', { Allow: allowedMethods(opts.cors) });
+    return;
+  }
+  if (opts.isClosing()) {
+    sendError(res, 'shutting_down', 'the server is shutting down');
+    return;
+  }
+  const parsed = preParsedBody(req) ?? (await readJsonBody(req, { maxBytes: opts.maxBodyBytes }));
+  if (!parsed.ok) {
+    sendError(res, parsed.code, parsed.message);
+    return;
+  }
+  if (res.destroyed) return; // the client left while we read its body
+  opts.inFlight?.add(res, parsed.value);
+  try {
+    const reply = await api.handleJson(parsed.value, watch(res));
+    sendJson(res, reply.status, reply.body);
+  } finally {
+    opts.inFlight?.delete(res);
+  }
+}
+
+/** `{active, once}` -> `{tcp_closed, Socket}`: the response closed before it was finished. */
+function watch(res: ServerResponse): SocketWatch {
+  return {
+    onClosed(cb) {
+      if (res.destroyed && !res.writableFinished) {
+        // Already gone: tell the FSM after the request event it is about to receive.
+        queueMicrotask(cb);
+        return () => {};
+      }
+      const onClose = (): void => {
+        if (!res.writableFinished) cb();
+      };
+      res.on('close', onClose);
+      return () => res.off('close', onClose);
+    },
+  };
+}
+
+/** Express's `express.json()` may have consumed the body already; use what it parsed. */
+function preParsedBody(req: IncomingMessage): { ok: true; value: unknown } | undefined {
+  const r = req as IncomingMessage & { body?: unknown; _body?: unknown };
+  return r._body === true && r.readableEnded ? { ok: true, value: r.body } : undefined;
+}
+
+function pathnameOf(url: string | undefined): string {
+  if (url === undefined) return '/';
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}

@@ -1,0 +1,103 @@
+/**
+ * The comet supervision tree:
+ *
+ *   comet_sup (one_for_one)
+ *   ├── session_ids      gen_server, permanent: unique, unpredictable session ids
+ *   └── connection_sup   simple_one_for_one, children temporary
+ *       └── session:<sid>  one connection gen_fsm per session
+ *
+ * Connections are temporary: a crashed session ends, and its client sets up again (restarting it
+ * would bring back an FSM with none of the session's packets, which is worse than an honest 404).
+ * Children stop in reverse order, so on shutdown every connection's terminate answers its held
+ * poll before the session-id server goes.
+ */
+import * as genFsm from '../lib/otp/gen_fsm.js';
+import type { Clock } from '../lib/otp/clock.js';
+import type { ExitReason } from '../lib/otp/errors.js';
+import type { Logger } from '../lib/otp/logger.js';
+import type { ParentRef } from '../lib/otp/nact.js';
+import type { Pid, StartResult } from '../lib/otp/proc_lib.js';
+import { whereis } from '../lib/otp/registry.js';
+import { connection, connectionName, type ConnectionConfig } from '../lib/comet/connection.js';
+import { asSid, type Sid } from '../lib/comet/ids.js';
+import * as sessionIds from '../lib/comet/session_ids.js';
+import * as supervisor from './supervisor.js';
+
+export const COMET_SUP_NAME = 'comet_sup';
+export const CONNECTION_SUP_NAME = 'comet_connection_sup';
+
+export interface CometSupOptions {
+  readonly connection: ConnectionConfig;
+  /** Restart intensity of comet_sup (OTP's default: 1 restart in 5 s). */
+  readonly intensity?: number;
+  readonly period?: number;
+  readonly logger: Logger;
+  readonly clock?: Clock;
+  /** Told when the whole tree exits (a restart-intensity breach reaches the top). */
+  readonly onExit: (reason: ExitReason) => void;
+  /** Injected id source for the session-id server (tests). */
+  readonly generateSid?: () => string;
+}
+
+/** Start the tree under `system`. */
+export function startCometSup(system: ParentRef, opts: CometSupOptions): Promise<StartResult<supervisor.SupRef>> {
+  const connectionSpec: supervisor.ChildSpec<[Sid]> = {
+    id: 'connection',
+    start: (link, sid) => genFsm.startLink(link, connection, { sid, config: opts.connection }, {
+      name: connectionName(sid), logger: opts.logger, ...(opts.clock ? { clock: opts.clock } : {}),
+    }) as Promise<StartResult<Pid<never>>>,
+    restart: 'temporary',
+    shutdown: 5000,
+    type: 'worker',
+  };
+  const specs: supervisor.ChildSpec[] = [
+    {
+      id: 'session_ids',
+      start: (link) => sessionIds.startLink(link, {
+        liveSids: () => liveSids(system),
+        ...(opts.generateSid ? { generate: opts.generateSid } : {}),
+      }, { logger: opts.logger }) as Promise<StartResult<Pid<never>>>,
+      restart: 'permanent',
+      shutdown: 5000,
+      type: 'worker',
+    },
+    {
+      id: 'connection_sup',
+      start: (link) => supervisor.startLink(link, { strategy: 'simple_one_for_one' }, [connectionSpec], {
+        name: CONNECTION_SUP_NAME, logger: opts.logger, ...(opts.clock ? { clock: opts.clock } : {}),
+      }) as Promise<StartResult<Pid<never>>>,
+      restart: 'permanent',
+      shutdown: 'infinity',
+      type: 'supervisor',
+    },
+  ];
+  return supervisor.startSupervisor(system, {
+    strategy: 'one_for_one',
+    intensity: opts.intensity ?? supervisor.DEFAULT_INTENSITY,
+    period: opts.period ?? supervisor.DEFAULT_PERIOD,
+  }, specs, {
+    name: COMET_SUP_NAME, logger: opts.logger, onExit: (_pid, reason) => opts.onExit(reason),
+    ...(opts.clock ? { clock: opts.clock } : {}),
+  });
+}
+
+/** Start one connection FSM for `sid` under the connection supervisor. */
+export async function startConnection(system: ParentRef, sid: Sid): Promise<StartResult<Pid<never>>> {
+  const sup = whereis(system, CONNECTION_SUP_NAME) as supervisor.SupRef | undefined;
+  if (!sup) return { error: 'noproc' };
+  return supervisor.startChild(sup, [sid]);
+}
+
+/** The session-id server, if it is running (it may be restarting). */
+export function sessionIdServer(system: ParentRef): sessionIds.SessionIdsRef | undefined {
+  return whereis(system, sessionIds.SESSION_IDS_NAME) as sessionIds.SessionIdsRef | undefined;
+}
+
+/** The sids of the live connections: what a restarted session-id server rebuilds its set from. */
+async function liveSids(system: ParentRef): Promise<Sid[]> {
+  const sup = whereis(system, CONNECTION_SUP_NAME) as supervisor.SupRef | undefined;
+  if (!sup) return [];
+  const children = await supervisor.whichChildren(sup);
+  const prefix = connectionName(asSid(''));
+  return children.flatMap((c) => (c.name?.startsWith(prefix) ? [asSid(c.name.slice(prefix.length))] : []));
+}
