@@ -22,6 +22,7 @@ import type { Rid, Seq, Sid } from './ids.js';
 import { Inbox } from './inbox.js';
 import { Outbox } from './outbox.js';
 import type { Packet } from './wire.js';
+import type { ConnectionStats } from './stats.js';
 
 // ---------------------------------------------------------------------------------------------
 // Types: states, events, replies
@@ -75,6 +76,8 @@ export interface ConnectionConfig {
   /** Told when a connection starts and ends (the server's session table, metrics). */
   readonly onStarted?: (sid: Sid, fsm: FsmRef<ConnectionEvent>) => void;
   readonly onEnded?: (sid: Sid, reason: SessionEndReason) => void;
+  /** Counters for metrics, shared by every connection of a server. */
+  readonly stats?: ConnectionStats;
   /** Test/`--fault` hook: make the handler of this event throw, to crash the FSM. */
   readonly fault?: (sid: Sid, event: ConnectionEvent['type']) => boolean;
 }
@@ -188,6 +191,7 @@ export const connection: GenFsm<{ sid: Sid; config: ConnectionConfig }, Connecti
     // Whatever ends the session (terminate, inactivity, shutdown, crash), a held request is
     // answered with what there is, so a held poll never blocks a server's close.
     if (d.held) answerHeld(d, ctx);
+    if (d.config.stats) d.config.stats.queued -= d.outbox.size;
     const why = endReason(reason);
     d.config.onEnded?.(d.sid, why);
     callHook(d, 'onSessionEnd', () => d.config.hooks.onSessionEnd?.(d.sid, why));
@@ -234,6 +238,10 @@ function terminate(ev: Extract<ConnectionEvent, { type: 'terminate' }>, d: Conne
 
 function packet(ev: Extract<ConnectionEvent, { type: 'packet' }>, d: ConnectionData, ctx: Ctx): T {
   const pushed = d.outbox.push(ev.data);
+  const stats = d.config.stats;
+  if (stats) {
+    if (pushed.ok) { stats.packetsOut++; stats.queued++; } else stats.packetsRefused++;
+  }
   if (ev.from) ctx.reply(ev.from, pushed.ok ? { ok: true, seq: pushed.seq } : { ok: false, code: 'overloaded' });
   // A broadcast has nobody to tell: say it here rather than drop the packet silently.
   else if (!pushed.ok) d.config.logger.warn({ sid: d.sid, queued: d.outbox.size }, 'packet refused: queue full');
@@ -252,7 +260,10 @@ function accept(rid: Rid, messages: readonly unknown[], d: ConnectionData): Requ
       return undefined;
     case 'deliver':
       for (const batch of r.batches) {
-        for (const data of batch) callHook(d, 'onMessage', () => d.config.hooks.onMessage?.(d.sid, data));
+        for (const data of batch) {
+          if (d.config.stats) d.config.stats.messagesIn++;
+          callHook(d, 'onMessage', () => d.config.hooks.onMessage?.(d.sid, data));
+        }
       }
       return undefined;
   }
@@ -263,7 +274,9 @@ function applyAck(ack: Seq | undefined, d: ConnectionData): boolean {
   if (ack === undefined) return false;
   const before = d.outbox.size;
   d.outbox.ack(ack);
-  return d.outbox.size < before;
+  const forgotten = before - d.outbox.size;
+  if (d.config.stats) d.config.stats.queued -= forgotten;
+  return forgotten > 0;
 }
 
 function respond(rid: Rid, d: ConnectionData): RequestOutcome {

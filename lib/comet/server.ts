@@ -16,7 +16,11 @@ import { shutdown, type Pid } from '../otp/proc_lib.js';
 import { clearRegistry } from '../otp/registry.js';
 import { DEFAULT_MAX_BODY_BYTES } from '../http/body.js';
 import { DEFAULT_CORS, type CorsOption } from '../http/cors.js';
-import { createHandler, type CometHandler } from '../http/handler.js';
+import { createHandler, pathnameOf, type CometHandler } from '../http/handler.js';
+import { DEFAULT_HEALTH_PATH, DEFAULT_METRICS_PATH, serveOps } from '../http/ops.js';
+import type { Registry } from 'prom-client';
+import { createMetrics } from './metrics.js';
+import { newConnectionStats } from './stats.js';
 import { sessionIdServer, startCometSup, startConnection } from '../../supervisors/comet_sup.js';
 import { createCometApi, type CometApi } from './api.js';
 import type { ConnectionEvent, SessionEndReason, SessionHooks } from './connection.js';
@@ -55,6 +59,11 @@ export interface CometServerOptions extends SessionHooks {
   /** Called once if the supervision tree gives up (restart intensity reached at the top). The
    *  server stops serving; a runnable server should exit non-zero. */
   readonly onFatal?: (reason: ExitReason) => void;
+  /** Prometheus metrics: `false` for none, or the registry to register in (default: a new one). */
+  readonly metrics?: false | { readonly registry?: Registry };
+  /** Where `GET` serves the metrics and the health check (default `/metrics`, `/healthz`; false: off). */
+  readonly metricsPath?: string | false;
+  readonly healthPath?: string | false;
   /** Fault injection for crash tests: return true to make that FSM's handler throw. */
   readonly fault?: (sid: Sid, event: ConnectionEvent['type']) => boolean;
   /** The clock FSM timers read (tests inject a ManualClock). */
@@ -66,6 +75,8 @@ export interface CometServerOptions extends SessionHooks {
 export interface CometServer {
   /** The `(req, res[, next])` handler: node:http, Express middleware, Fastify's raw objects. */
   readonly handler: CometHandler;
+  /** The Prometheus registry holding this server's metrics (undefined with `metrics: false`). */
+  readonly registry: Registry | undefined;
   /** The post's interface functions, for embedders that route requests themselves. */
   readonly api: CometApi;
   /** Listen on its own node:http server; resolves with the bound address. */
@@ -94,7 +105,7 @@ export interface CometServer {
  * const { port } = await comet.listen(8080, '127.0.0.1');
  */
 export async function createCometServer(options: CometServerOptions = {}): Promise<CometServer> {
-  const logger = options.logger ?? nullLogger;
+  const baseLogger = options.logger ?? nullLogger;
   const wait = positive('wait', options.wait ?? DEFAULT_WAIT_MS);
   const inactivity = positive('inactivity', options.inactivity ?? DEFAULT_INACTIVITY_MS);
   const maxSessions = positive('maxSessions', options.maxSessions ?? DEFAULT_MAX_SESSIONS);
@@ -109,15 +120,23 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
   let closed: Promise<void> | undefined;
   let httpServer: http.Server | undefined;
 
+  const stats = newConnectionStats();
+  const metrics = options.metrics === false ? undefined : createMetrics({
+    sessions: () => live.size, held: () => held.size, stats,
+  }, options.metrics?.registry);
+  const logger = metrics ? metrics.countRestarts(baseLogger) : baseLogger;
+  let fatal = false;
+
   const system = startSystem();
+  // Called as plain functions, so an options object's methods keep working unbound.
   const hooks: SessionHooks = {
-    ...(options.onSession ? { onSession: options.onSession } : {}),
-    ...(options.onMessage ? { onMessage: options.onMessage } : {}),
-    ...(options.onSessionEnd ? { onSessionEnd: options.onSessionEnd } : {}),
+    onSession: (sid) => options.onSession?.(sid),
+    onMessage: (sid, data) => options.onMessage?.(sid, data),
+    onSessionEnd: (sid, why) => options.onSessionEnd?.(sid, why),
   };
   const started = await startCometSup(system, {
     connection: {
-      wait, inactivity, maxQueue, hooks, logger,
+      wait, inactivity, maxQueue, hooks, logger, stats,
       onStarted: (sid) => live.add(sid),
       onEnded: (sid: Sid, _why: SessionEndReason) => {
         live.delete(sid);
@@ -130,6 +149,7 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
     onExit: (reason) => {
       if (closing) return;
       closing = true;
+      fatal = true;
       logger.error({ reason: describe(reason) }, 'comet supervision tree stopped: restart intensity reached, server no longer serving');
       options.onFatal?.(reason);
     },
@@ -185,7 +205,7 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
     },
   });
 
-  const handler = createHandler(api, {
+  const cometHandler = createHandler(api, {
     path, maxBodyBytes, logger,
     cors: options.cors ?? DEFAULT_CORS,
     isClosing: () => closing,
@@ -199,6 +219,18 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
       },
     },
   });
+
+  const ops = {
+    metricsPath: options.metricsPath ?? DEFAULT_METRICS_PATH,
+    healthPath: options.healthPath ?? DEFAULT_HEALTH_PATH,
+    registry: metrics?.registry,
+    healthy: () => !closing && !fatal,
+  };
+  const handler: CometHandler = (req, res, next) => {
+    if (serveOps(ops, pathnameOf(req.url), req, res)) return;
+    if (metrics) res.once('finish', () => metrics.response(res.statusCode));
+    cometHandler(req, res, next);
+  };
 
   async function close(): Promise<void> {
     closing = true;
@@ -221,6 +253,7 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
   return {
     handler,
     api,
+    registry: metrics?.registry,
     get httpServer() {
       return httpServer;
     },

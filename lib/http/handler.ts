@@ -102,7 +102,8 @@ function preParsedBody(req: IncomingMessage): { ok: true; value: unknown } | und
   return r._body === true && r.readableEnded ? { ok: true, value: r.body } : undefined;
 }
 
-function pathnameOf(url: string | undefined): string {
+/** The path of a request URL, without its query. */
+export function pathnameOf(url: string | undefined): string {
   if (url === undefined) return '/';
   const q = url.indexOf('?');
   return q === -1 ? url : url.slice(0, q);

@@ -1,0 +1,74 @@
+/**
+ * Prometheus metrics of a comet server (prom-client). Gauges and counters are computed at scrape
+ * time from what the server already keeps (the session table, in-flight requests, the FSMs' shared
+ * counters), so serving traffic costs no metric calls beyond one counter per HTTP response.
+ */
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { Logger } from '../otp/logger.js';
+import type { ConnectionStats } from './stats.js';
+
+export interface MetricsSources {
+  readonly sessions: () => number;
+  readonly held: () => number;
+  readonly stats: ConnectionStats;
+}
+
+export interface CometMetrics {
+  readonly registry: Registry;
+  /** Count one HTTP response on the comet endpoint. */
+  response(status: number): void;
+  /** Wrap a logger so supervisor reports of restarts are counted by child. */
+  countRestarts(logger: Logger): Logger;
+}
+
+/**
+ * Register comet-fsm's metrics in `registry` (a new one if not given).
+ * @example
+ * const m = createMetrics({ sessions: () => 3, held: () => 1, stats: newConnectionStats() });
+ * await m.registry.metrics(); // Prometheus text
+ */
+export function createMetrics(src: MetricsSources, registry: Registry = new Registry()): CometMetrics {
+  const registers = [registry];
+  new Gauge({ name: 'comet_sessions', help: 'Live comet sessions', registers, collect() { this.set(src.sessions()); } });
+  new Gauge({ name: 'comet_polls_held', help: 'Requests held by the server right now', registers, collect() { this.set(src.held()); } });
+  new Gauge({ name: 'comet_packets_queued', help: 'Packets queued and not yet acknowledged, all sessions', registers, collect() { this.set(src.stats.queued); } });
+  fromStat('comet_messages_in_total', 'Client messages delivered to the application', () => src.stats.messagesIn);
+  fromStat('comet_packets_out_total', 'Packets accepted into session queues', () => src.stats.packetsOut);
+  fromStat('comet_packets_refused_total', 'Packets refused: session queue full', () => src.stats.packetsRefused);
+  const requests = new Counter({ name: 'comet_http_requests_total', help: 'Responses on the comet endpoint, by status', labelNames: ['status'], registers });
+  const restarts = new Counter({ name: 'comet_supervisor_restarts_total', help: 'Children restarted by a supervisor, by child id', labelNames: ['supervisor', 'child'], registers });
+
+  function fromStat(name: string, help: string, read: () => number): void {
+    let seen = 0;
+    new Counter({
+      name, help, registers,
+      collect() {
+        const now = read();
+        if (now > seen) this.inc(now - seen);
+        seen = now;
+      },
+    });
+  }
+
+  return {
+    registry,
+    response(status) {
+      requests.inc({ status: String(status) });
+    },
+    countRestarts(logger) {
+      return {
+        ...logger,
+        debug: (o, m) => logger.debug(o, m),
+        info: (o, m) => logger.info(o, m),
+        warn: (o, m) => logger.warn(o, m),
+        error(obj, msg) {
+          const r = obj as { errorContext?: unknown; action?: unknown; supervisor?: unknown; child?: unknown };
+          if (r.errorContext === 'child_terminated' && r.action === 'restart') {
+            restarts.inc({ supervisor: String(r.supervisor), child: String(r.child) });
+          }
+          logger.error(obj, msg);
+        },
+      };
+    },
+  };
+}
