@@ -99,12 +99,27 @@ export function createCometApi(deps: CometApiDeps): CometApi {
   }
 
   async function handlePacket(sid: Sid, data: unknown): Promise<Seq> {
+    assertSendable(data);
     const r = await router.call<PacketOutcome>(sid, (from) => ({ type: 'packet', data, from }), PACKET_TIMEOUT_MS);
     if (!r.ok) throw new CometError('overloaded', 'the session\'s packet queue is full');
     return r.seq;
   }
 
   return { handleJson, handleSetup, handleRequest, handlePacket };
+}
+
+/**
+ * Packet data must survive JSON.stringify: a packet that cannot be encoded would break every
+ * later response of its session (it is resent until acked), so refuse it up front.
+ */
+export function assertSendable(data: unknown): void {
+  let encoded: string | undefined;
+  try {
+    encoded = JSON.stringify(data);
+  } catch (err) {
+    throw new CometError('bad_request', `packet data is not JSON-serialisable: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (encoded === undefined) throw new CometError('bad_request', 'packet data is not JSON-serialisable (undefined, a function or a symbol)');
 }
 
 function toReply(outcome: RequestOutcome, rid: Rid): ApiReply {

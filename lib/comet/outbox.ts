@@ -9,6 +9,9 @@
  * drops seqs it already has. See docs/session-state.md.
  */
 import { asSeq, type Seq } from './ids.js';
+import type { Packet } from './wire.js';
+
+export type { Packet };
 
 /** Unacked packets a session may hold before `push` answers `overloaded` (contract: `503 overloaded`). */
 export const DEFAULT_MAX_QUEUE = 1000;
@@ -17,7 +20,6 @@ export const DEFAULT_MAX_QUEUE = 1000;
  * One packet as it goes on the wire: `{"seq": N, "data": ...}`.
  * (lib/comet/wire.ts may define the same shape; the two are to be unified.)
  */
-export type Packet = { readonly seq: Seq; readonly data: unknown };
 
 /** Result of {@link Outbox.push}: the seq assigned, or `overloaded` when the queue is full. */
 export type PushResult = { readonly ok: true; readonly seq: Seq } | { readonly ok: false; readonly code: 'overloaded' };

@@ -22,7 +22,7 @@ import type { Registry } from 'prom-client';
 import { createMetrics } from './metrics.js';
 import { newConnectionStats } from './stats.js';
 import { sessionIdServer, startCometSup, startConnection } from '../../supervisors/comet_sup.js';
-import { createCometApi, type CometApi } from './api.js';
+import { assertSendable, createCometApi, type CometApi } from './api.js';
 import type { ConnectionEvent, SessionEndReason, SessionHooks } from './connection.js';
 import { asSid, type Seq, type Sid } from './ids.js';
 import { DEFAULT_MAX_QUEUE } from './outbox.js';
@@ -276,6 +276,11 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
     },
     handlePacket: (sid, data) => api.handlePacket(asSid(sid), data),
     broadcast(data) {
+      try {
+        assertSendable(data);
+      } catch (err) {
+        return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      }
       let n = 0;
       for (const sid of live) if (router.cast(sid, { type: 'packet', data, from: undefined })) n++;
       return Promise.resolve(n);
