@@ -245,7 +245,13 @@ export function kill(pid: Pid<never> | Pid<unknown>): void {
  */
 export function getState(pid: Pid<never> | Pid<unknown>, timeoutMs = 5000): Promise<unknown> {
   if (!isAlive(pid)) return Promise.reject(new OtpError('ERR_OTP_NOPROC', `no process ${pathOf(pid)}`));
-  return query<Envelope<unknown>, unknown>(pid as Pid<unknown>, (replyTo) => ({ kind: 'get_state', replyTo }), timeoutMs);
+  return query<Envelope<unknown>, unknown>(pid, (replyTo) => ({ kind: 'get_state', replyTo }), queryTimeout(timeoutMs)).catch(
+    (err: unknown) => {
+      throw /timeout/i.test(describe(err))
+        ? new OtpError('ERR_OTP_TIMEOUT', `no state from ${pathOf(pid)} within ${timeoutMs} ms`)
+        : new OtpError('ERR_OTP_NOPROC', `no process ${pathOf(pid)}`, err);
+    },
+  );
 }
 
 /** The name a process is registered under (Erlang's `process_info(Pid, registered_name)`). */
@@ -416,7 +422,7 @@ class Process<S, M> {
       } catch (err) {
         this.#ctx.logger.error({ pid: pathOf(this.#pid), reason: describe(err) }, `${this.#core.label} terminate threw`);
       }
-      // (check removed)
+      if (this.status !== 'exiting') return; // killed while terminate ran: kill already notified
     }
     this.#finish(reason);
   }

@@ -1,0 +1,89 @@
+/**
+ * TimerTable, the live-ref set behind start_timer/cancel_timer: a timeout is delivered only if
+ * its timer is still live when it reaches the front of the mailbox.
+ */
+import t from 'tap';
+import { ManualClock } from '../lib/otp/clock.js';
+import { TimerTable, type TimerRef } from '../lib/otp/timers.js';
+
+function table() {
+  const clock = new ManualClock();
+  const timers = new TimerTable(clock);
+  const fired: TimerRef[] = [];
+  const start = (ms: number): TimerRef => timers.start(ms, (ref) => fired.push(ref));
+  return { clock, timers, fired, start };
+}
+
+void t.test('a timer fires with its own ref once the clock reaches it', (t) => {
+  const { clock, timers, fired, start } = table();
+  const a = start(100);
+  const b = start(50);
+  t.not(a, b);
+  t.not(a.id, b.id);
+  clock.advance(99);
+  t.same(fired, [b]);
+  clock.advance(1);
+  t.same(fired, [b, a]);
+  t.equal(timers.size, 2, 'fired but not consumed: both still live until their timeouts are handled');
+  t.end();
+});
+
+void t.test('consume: true once for a live timer, then false', (t) => {
+  const { clock, timers, start } = table();
+  const a = start(10);
+  clock.advance(10);
+  t.equal(timers.isLive(a), true);
+  t.equal(timers.consume(a), true);
+  t.equal(timers.consume(a), false);
+  t.equal(timers.isLive(a), false);
+  t.equal(timers.cancel(a), false, 'cancel after delivery is false, as erlang:cancel_timer');
+  t.end();
+});
+
+void t.test('cancel before it fires: true, the clock callback is gone, a second cancel is false', (t) => {
+  const { clock, timers, fired, start } = table();
+  const a = start(10);
+  t.equal(timers.cancel(a), true);
+  t.equal(clock.pendingCount, 0);
+  clock.advance(100);
+  t.same(fired, []);
+  t.equal(timers.cancel(a), false);
+  t.equal(timers.isLive(a), false);
+  t.end();
+});
+
+void t.test('the race: fired, then cancelled before its timeout is handled — consume drops it', (t) => {
+  const { clock, timers, fired, start } = table();
+  const a = start(10);
+  clock.advance(10);
+  t.same(fired, [a], 'the timeout is on its way (in the mailbox)');
+  t.equal(timers.cancel(a), true, 'the cancel still finds it live');
+  t.equal(timers.consume(a), false, 'so the queued timeout is dropped');
+  t.end();
+});
+
+void t.test('cancelAll clears every clock callback; nothing fires, nothing is live', (t) => {
+  const { clock, timers, fired, start } = table();
+  const a = start(10);
+  const b = start(20);
+  t.equal(clock.pendingCount, 2);
+  timers.cancelAll();
+  t.equal(clock.pendingCount, 0);
+  t.equal(timers.size, 0);
+  clock.advance(100);
+  t.same(fired, []);
+  t.equal(timers.isLive(a) || timers.isLive(b), false);
+  t.equal(timers.consume(a), false);
+  t.end();
+});
+
+void t.test('an unused table answers without allocating: nothing live, nothing to cancel', (t) => {
+  const { timers } = table();
+  const stranger = table().start(5);
+  t.equal(timers.size, 0);
+  t.equal(timers.isLive(stranger), false);
+  t.equal(timers.cancel(stranger), false);
+  t.equal(timers.consume(stranger), false);
+  t.doesNotThrow(() => timers.cancelAll());
+  t.end();
+});
