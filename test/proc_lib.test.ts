@@ -407,3 +407,20 @@ void t.test('isAlive and registeredName follow the process', QUICK, async (t) =>
   t.equal(proc.isAlive(pid), false);
   t.equal(proc.registeredName(pid), undefined);
 });
+
+t.test('children_die_with_parent: a process under a killed process ends too, and its monitors fire', async (t) => {
+  const { start: startServer } = await import('../lib/otp/gen_server.js');
+  const { kill, monitor, isAlive } = await import('../lib/otp/proc_lib.js');
+  const { startSystem, stopSystem } = await import('../lib/otp/nact.js');
+  const system = startSystem();
+  t.teardown(() => stopSystem(system));
+  const idle = { init: () => ({ ok: 0 }) };
+  const parent = await startServer(system, idle, undefined);
+  if (!('ok' in parent)) throw new Error('parent failed');
+  const child = await startServer(parent.ok as never, idle, undefined);
+  if (!('ok' in child)) throw new Error('child failed');
+  const down = new Promise((resolve) => monitor(child.ok, resolve));
+  kill(parent.ok);
+  t.equal(await down, 'killed');
+  t.notOk(isAlive(child.ok));
+});

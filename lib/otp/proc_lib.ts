@@ -303,6 +303,10 @@ class Process<S, M> {
   status: Status = 'starting';
   exitReason: ExitReason | undefined;
   monitors: Map<MonitorRef, (reason: ExitReason) => void> | undefined;
+  /** Processes spawned under this one's actor: nact stops their actors with ours, so we must
+   *  also end them as processes (OTP's link from parent to child). */
+  children: Set<Process<unknown, unknown>> | undefined;
+  #parentProc: Process<unknown, unknown> | undefined;
   readonly #core: ProcessCore<S, M>;
   readonly #opts: StartOptions;
   readonly #timers: TimerTable;
@@ -325,6 +329,11 @@ class Process<S, M> {
   bind(pid: Pid<M>, parent: ParentRef): void {
     this.#pid = pid;
     this.#parent = parent;
+    const parentProc = lookup(parent);
+    if (parentProc) {
+      this.#parentProc = parentProc;
+      (parentProc.children ??= new Set()).add(this as Process<unknown, unknown>);
+    }
     processes.set(pid, this as Process<unknown, unknown>);
     const timers = this.#timers;
     this.#ctx = {
@@ -438,11 +447,21 @@ class Process<S, M> {
     this.#finish('killed');
   }
 
+  /** Our actor has stopped, taking its child actors with it: end those processes too, so their
+   *  links and monitors hear of it (reason `killed`: none of them ran terminate). */
+  #orphanChildren(): void {
+    this.#parentProc?.children?.delete(this as Process<unknown, unknown>);
+    const children = this.children;
+    this.children = undefined;
+    if (children) for (const child of children) child.kill();
+  }
+
   #finish(reason: ExitReason): void {
     this.status = 'exited';
     this.exitReason = reason;
     if (this.#opts.name !== undefined) unregister(this.#parent, this.#opts.name, this.#pid);
     stopActor(this.#pid);
+    this.#orphanChildren();
     const notify = (fn: () => void): void => {
       try {
         fn();
@@ -474,6 +493,7 @@ class Process<S, M> {
     this.#timers.cancelAll();
     if (this.#opts.name !== undefined) unregister(this.#parent, this.#opts.name, this.#pid);
     stopActor(this.#pid);
+    this.#orphanChildren();
     const monitors = this.monitors;
     this.monitors = undefined;
     if (monitors) for (const [mref, onDown] of monitors) { monitorOwners.delete(mref); onDown(reason); }
