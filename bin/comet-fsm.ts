@@ -1,0 +1,181 @@
+#!/usr/bin/env node
+/**
+ * `comet-fsm client <url>`: a command-line comet client for quick checks. Prints every packet
+ * as one JSON line on stdout as it arrives, sends every stdin line as a message (parsed as JSON
+ * when it is JSON, else as a string), and closes the session when stdin ends. Connection
+ * events go to stderr so stdout stays machine-readable.
+ */
+import { realpathSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { CometClient, type CometClientOptions } from '../lib/client/index.js';
+
+export const USAGE = `Usage: comet-fsm client <url> [options]
+
+Connects to a comet-fsm endpoint (e.g. http://127.0.0.1:8080/comet), prints each packet as a
+JSON line {"seq": N, "data": ...} on stdout, and sends each line read from stdin as a message.
+A line that is valid JSON is sent as that value, any other line as a string.
+When stdin ends, waits for the server to accept what was sent, closes the session and exits.
+
+Options:
+  --raw            send every line as a string, even if it is JSON
+  --no-reconnect   exit when the server ends the session (default: set up a new one)
+  --retries N      give up after N consecutive failed attempts (default: never)
+  --quiet          no connection events on stderr
+  -h, --help       this text
+
+Exit status: 0 after a clean close, 1 if the connection was lost for good, 2 on bad usage.`;
+
+/** Where the CLI reads and writes; the process's streams by default. */
+export interface CliIo {
+  readonly stdin: NodeJS.ReadableStream;
+  readonly stdout: NodeJS.WritableStream;
+  readonly stderr: NodeJS.WritableStream;
+  /** Resolves when the process should stop (SIGINT/SIGTERM); never by default in tests. */
+  readonly interrupted?: Promise<void>;
+  /** Extra client options (tests inject short timings). */
+  readonly clientOptions?: CometClientOptions;
+}
+
+/** Runs the CLI; resolves with the exit status. */
+export async function main(argv: readonly string[], io: CliIo): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      strict: true,
+      options: {
+        raw: { type: 'boolean' },
+        'no-reconnect': { type: 'boolean' },
+        retries: { type: 'string' },
+        quiet: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    io.stderr.write(`${err instanceof Error ? err.message : String(err)}\n\n${USAGE}\n`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help === true) {
+    io.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const [command, url, ...extra] = positionals;
+  if (command !== 'client' || url === undefined || extra.length > 0 || !isHttpUrl(url)) {
+    io.stderr.write(`${command === 'client' && url !== undefined ? `not an http(s) URL: ${url}\n\n` : ''}${USAGE}\n`);
+    return 2;
+  }
+  let maxRetries = Infinity;
+  if (values.retries !== undefined) {
+    maxRetries = Number(values.retries);
+    if (!Number.isSafeInteger(maxRetries) || maxRetries < 0) {
+      io.stderr.write(`--retries must be a non-negative integer, got ${values.retries}\n`);
+      return 2;
+    }
+  }
+  return runClient(url, io, { raw: values.raw === true, quiet: values.quiet === true }, {
+    reconnect: values['no-reconnect'] !== true,
+    maxRetries,
+    ...io.clientOptions,
+  });
+}
+
+function isHttpUrl(s: string): boolean {
+  try {
+    const u = new URL(s);
+    return u.protocol === 'http:' || u.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
+async function runClient(
+  url: string,
+  io: CliIo,
+  flags: { readonly raw: boolean; readonly quiet: boolean },
+  options: CometClientOptions,
+): Promise<number> {
+  const note = (text: string): void => {
+    if (!flags.quiet) io.stderr.write(`# ${text}\n`);
+  };
+  const client = new CometClient(url, options);
+  let lost: string | undefined;
+  const finished = new Promise<void>((resolve) => {
+    client.on('close', ({ reason, sid, willReconnect, error }) => {
+      note(`closed ${sid ?? '-'}: ${reason}${willReconnect ? ', setting up a new session' : ''}${error ? ` (${error.message})` : ''}`);
+      if (willReconnect) return;
+      if (reason !== 'closed') lost = reason;
+      resolve();
+    });
+  });
+  client.on('open', ({ sid, wait, previousSid }) =>
+    note(`open ${sid} (wait ${wait} ms)${previousSid === null ? '' : `; replaces ${previousSid}, whose undelivered packets are lost`}`),
+  );
+  client.on('state', ({ state }) => note(`state ${state}`));
+  client.on('error', (e) => note(`error ${e.code}: ${e.message}`));
+  client.on('message', ({ seq, data }) => {
+    io.stdout.write(`${JSON.stringify({ seq, data })}\n`);
+  });
+
+  const pending = new Set<Promise<void>>();
+  const lines = createInterface({ input: io.stdin, crlfDelay: Infinity });
+  lines.on('line', (line) => {
+    if (line.trim() === '') return;
+    const sent = client.send(flags.raw ? line : parseLine(line)).catch((e: unknown) => {
+      note(`not sent: ${line} (${e instanceof Error ? e.message : String(e)})`);
+    });
+    pending.add(sent);
+    void sent.finally(() => pending.delete(sent));
+  });
+  const stdinEnded = new Promise<void>((resolve) => lines.once('close', resolve));
+
+  try {
+    await client.connect();
+  } catch (e) {
+    note(`cannot connect: ${e instanceof Error ? e.message : String(e)}`);
+    lines.close();
+    return 1;
+  }
+  const interrupted = io.interrupted ?? new Promise<never>(() => {});
+  await Promise.race([stdinEnded.then(() => Promise.all(pending)), finished, interrupted]);
+  lines.close();
+  await client.close();
+  return lost === undefined ? 0 : 1;
+}
+
+/** A line that is JSON is sent as that value; anything else as the string itself. */
+function parseLine(line: string): unknown {
+  try {
+    return JSON.parse(line) as unknown;
+  } catch {
+    return line;
+  }
+}
+
+function isMain(): boolean {
+  const entry = process.argv[1];
+  if (entry === undefined) return false;
+  try {
+    // npm links bins through node_modules/.bin symlinks; compare real paths.
+    return import.meta.url === pathToFileURL(realpathSync(entry)).href;
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
+  const interrupted = new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+  const code = await main(process.argv.slice(2), {
+    stdin: process.stdin,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    interrupted,
+  });
+  process.exit(code);
+}
