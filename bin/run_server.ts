@@ -20,12 +20,12 @@ export interface RunOptions {
 export async function runServer(config: ServerConfig, run: RunOptions): Promise<CometServer> {
   const { logger } = config;
   let faulty: Sid | undefined;
-  let comet: CometServer | undefined;
+  const ref: { comet?: CometServer } = {};
   const get = (): CometServer => {
-    if (!comet) throw new Error('comet server not started yet');
-    return comet;
+    if (!ref.comet) throw new Error('comet server not started yet');
+    return ref.comet;
   };
-  comet = await createCometServer({
+  const comet = ref.comet = await createCometServer({
     ...config.options,
     ...run.hooks(get),
     onFatal: () => process.exit(1),
@@ -53,6 +53,11 @@ export async function runServer(config: ServerConfig, run: RunOptions): Promise<
       if (faulty !== undefined) c.handlePacket(faulty, { fault: true }).catch(() => {});
     }, config.faultEveryMs);
     timer.unref();
+  }
+  if (config.faultSessionIdsEveryMs !== undefined) {
+    // Faster than comet_sup's restart intensity allows, the tree gives up and the process exits 1
+    // through onFatal: the crash test of a runnable server.
+    setInterval(() => c.crashSessionIds(), config.faultSessionIdsEveryMs).unref();
   }
 
   let stopping = false;

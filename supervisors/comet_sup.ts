@@ -45,7 +45,7 @@ export function startCometSup(system: ParentRef, opts: CometSupOptions): Promise
     id: 'connection',
     start: (link, sid) => genFsm.startLink(link, connection, { sid, config: opts.connection }, {
       name: connectionName(sid), logger: opts.logger, ...(opts.clock ? { clock: opts.clock } : {}),
-    }) as Promise<StartResult<Pid<never>>>,
+    }),
     restart: 'temporary',
     shutdown: 5000,
     type: 'worker',
@@ -56,7 +56,7 @@ export function startCometSup(system: ParentRef, opts: CometSupOptions): Promise
       start: (link) => sessionIds.startLink(link, {
         liveSids: () => liveSids(system),
         ...(opts.generateSid ? { generate: opts.generateSid } : {}),
-      }, { logger: opts.logger }) as Promise<StartResult<Pid<never>>>,
+      }, { logger: opts.logger }),
       restart: 'permanent',
       shutdown: 5000,
       type: 'worker',
@@ -65,7 +65,7 @@ export function startCometSup(system: ParentRef, opts: CometSupOptions): Promise
       id: 'connection_sup',
       start: (link) => supervisor.startLink(link, { strategy: 'simple_one_for_one' }, [connectionSpec], {
         name: CONNECTION_SUP_NAME, logger: opts.logger, ...(opts.clock ? { clock: opts.clock } : {}),
-      }) as Promise<StartResult<Pid<never>>>,
+      }),
       restart: 'permanent',
       shutdown: 'infinity',
       type: 'supervisor',

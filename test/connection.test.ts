@@ -22,23 +22,23 @@ async function enter(state: StateName): Promise<{ h: Harness; held?: Promise<unk
   }
 }
 
-t.test('waiting', async (t) => {
-  t.test('request -> held (have_request), dietimer stopped', async (t) => {
+void t.test('waiting', async (t) => {
+  void t.test('request -> held (have_request), dietimer stopped', async (t) => {
     const { h } = await enter('waiting');
     void h.request(1);
     t.match(await h.state(), { name: 'have_request', held: true, dietimer: false });
   });
-  t.test('packet -> have_packet, seq 1', async (t) => {
+  void t.test('packet -> have_packet, seq 1', async (t) => {
     const { h } = await enter('waiting');
     t.same(await h.packet('x'), { ok: true, seq: 1 });
     t.match(await h.state(), { name: 'have_packet', pending: 1, dietimer: true });
   });
-  t.test('request_gone / wait_timeout for nothing held -> ignored', async (t) => {
+  void t.test('request_gone / wait_timeout for nothing held -> ignored', async (t) => {
     const { h } = await enter('waiting');
     h.gone(12345);
     t.match(await h.state(), { name: 'waiting' });
   });
-  t.test('dietimer -> session ends with reason inactivity', async (t) => {
+  void t.test('dietimer -> session ends with reason inactivity', async (t) => {
     const { h } = await enter('waiting');
     h.clock.advance(INACTIVITY - 1);
     t.ok(h.alive());
@@ -49,7 +49,7 @@ t.test('waiting', async (t) => {
     t.notOk(h.alive());
     t.same(h.ended, ['inactivity']);
   });
-  t.test('terminate -> 200 with nothing, session ends (terminate)', async (t) => {
+  void t.test('terminate -> 200 with nothing, session ends (terminate)', async (t) => {
     const { h } = await enter('waiting');
     t.same(await h.terminate(1), { kind: 'packets', rid: 1, packets: [] });
     await new Promise((r) => setImmediate(r));
@@ -58,14 +58,14 @@ t.test('waiting', async (t) => {
   });
 });
 
-t.test('have_request', async (t) => {
-  t.test('packet -> held request answered with it -> have_packet', async (t) => {
+void t.test('have_request', async (t) => {
+  void t.test('packet -> held request answered with it -> have_packet', async (t) => {
     const { h, held } = await enter('have_request');
     await h.packet('hello');
     t.same(await held, { kind: 'packets', rid: 1, packets: [{ seq: 1, data: 'hello' }] });
     t.match(await h.state(), { name: 'have_packet', held: false, dietimer: true, pending: 1 });
   });
-  t.test('second request -> older answered at once with [], newer held', async (t) => {
+  void t.test('second request -> older answered at once with [], newer held', async (t) => {
     const { h, held } = await enter('have_request');
     const second = h.request(2);
     t.same(await held, { kind: 'packets', rid: 1, packets: [] });
@@ -73,13 +73,13 @@ t.test('have_request', async (t) => {
     await h.packet('p');
     t.same(await second, { kind: 'packets', rid: 2, packets: [{ seq: 1, data: 'p' }] });
   });
-  t.test('wait_timeout -> answered with [] -> waiting, dietimer runs', async (t) => {
+  void t.test('wait_timeout -> answered with [] -> waiting, dietimer runs', async (t) => {
     const { h, held } = await enter('have_request');
     h.clock.advance(WAIT);
     t.same(await held, { kind: 'packets', rid: 1, packets: [] });
     t.match(await h.state(), { name: 'waiting', held: false, dietimer: true });
   });
-  t.test('request_gone for the held token -> nothing sent, nothing lost -> waiting', async (t) => {
+  void t.test('request_gone for the held token -> nothing sent, nothing lost -> waiting', async (t) => {
     const { h, held } = await enter('have_request');
     h.gone(1);
     t.same(await held, { kind: 'gone' });
@@ -87,18 +87,18 @@ t.test('have_request', async (t) => {
     await h.packet('kept');
     t.same(await h.request(2), { kind: 'packets', rid: 2, packets: [{ seq: 1, data: 'kept' }] });
   });
-  t.test('request_gone for another token -> ignored, still held', async (t) => {
+  void t.test('request_gone for another token -> ignored, still held', async (t) => {
     const { h } = await enter('have_request');
     h.gone(999);
     t.match(await h.state(), { name: 'have_request', held: true });
   });
-  t.test('dietimer cannot end a session while a request is held', async (t) => {
+  void t.test('dietimer cannot end a session while a request is held', async (t) => {
     const { h } = await enter('have_request');
     h.clock.advance(WAIT - 1);
     await h.state();
     t.ok(h.alive());
   });
-  t.test('terminate -> held answered, terminate answered, session ends', async (t) => {
+  void t.test('terminate -> held answered, terminate answered, session ends', async (t) => {
     const { h, held } = await enter('have_request');
     const term = await h.terminate(2);
     t.same(await held, { kind: 'packets', rid: 1, packets: [] });
@@ -108,23 +108,23 @@ t.test('have_request', async (t) => {
   });
 });
 
-t.test('have_packet', async (t) => {
-  t.test('request -> answered at once with pending packets, stays have_packet until acked', async (t) => {
+void t.test('have_packet', async (t) => {
+  void t.test('request -> answered at once with pending packets, stays have_packet until acked', async (t) => {
     const { h } = await enter('have_packet');
     t.same(await h.request(1), { kind: 'packets', rid: 1, packets: [{ seq: 1, data: 'p1' }] });
     t.match(await h.state(), { name: 'have_packet', pending: 1 });
   });
-  t.test('request acking everything -> held (have_request)', async (t) => {
+  void t.test('request acking everything -> held (have_request)', async (t) => {
     const { h } = await enter('have_packet');
     void h.request(1, { ack: 1 });
     t.match(await h.state(), { name: 'have_request', pending: 0, dietimer: false });
   });
-  t.test('packet -> queued behind', async (t) => {
+  void t.test('packet -> queued behind', async (t) => {
     const { h } = await enter('have_packet');
     t.same(await h.packet('p2'), { ok: true, seq: 2 });
     t.match(await h.state(), { name: 'have_packet', pending: 2 });
   });
-  t.test('dietimer -> session ends (inactivity)', async (t) => {
+  void t.test('dietimer -> session ends (inactivity)', async (t) => {
     const { h } = await enter('have_packet');
     h.clock.advance(INACTIVITY);
     await new Promise((r) => setImmediate(r));
@@ -132,18 +132,18 @@ t.test('have_packet', async (t) => {
     t.notOk(h.alive());
     t.same(h.ended, ['inactivity']);
   });
-  t.test('request_gone / stale wait_timeout -> ignored', async (t) => {
+  void t.test('request_gone / stale wait_timeout -> ignored', async (t) => {
     const { h } = await enter('have_packet');
     h.gone(1);
     t.match(await h.state(), { name: 'have_packet', pending: 1 });
   });
-  t.test('terminate -> 200 with the pending packets', async (t) => {
+  void t.test('terminate -> 200 with the pending packets', async (t) => {
     const { h } = await enter('have_packet');
     t.same(await h.terminate(1), { kind: 'packets', rid: 1, packets: [{ seq: 1, data: 'p1' }] });
   });
 });
 
-t.test('stale-timer race: the wait timer fired while a packet was being handled', async (t) => {
+void t.test('stale-timer race: the wait timer fired while a packet was being handled', async (t) => {
   // The held request's wait timeout lands in the mailbox behind a packet; the packet answers the
   // request (cancelling the timer). The queued timeout must not answer the next held request.
   const { h, held } = await enter('have_request');
@@ -159,7 +159,7 @@ t.test('stale-timer race: the wait timer fired while a packet was being handled'
   t.notOk(answered, 'the stale timeout did not answer the new held request');
 });
 
-t.test('lost response: a packet answered on a socket that died is sent again until acked', async (t) => {
+void t.test('lost response: a packet answered on a socket that died is sent again until acked', async (t) => {
   const { h, held } = await enter('have_request');
   await h.packet('precious');
   t.same(await held, { kind: 'packets', rid: 1, packets: [{ seq: 1, data: 'precious' }] });
@@ -170,7 +170,7 @@ t.test('lost response: a packet answered on a socket that died is sent again unt
   t.match(await h.state(), { name: 'have_request', pending: 0 });
 });
 
-t.test('messages reach the application in rid order, exactly once', async (t) => {
+void t.test('messages reach the application in rid order, exactly once', async (t) => {
   const { h } = await enter('waiting');
   void h.request(2, { messages: ['b'] });   // arrives first, took the other connection
   await h.state();
@@ -183,14 +183,14 @@ t.test('messages reach the application in rid order, exactly once', async (t) =>
   t.same(h.messages, ['a', 'b'], 'a retransmitted rid is not delivered again');
 });
 
-t.test('bad rid: more than 16 away', async (t) => {
+void t.test('bad rid: more than 16 away', async (t) => {
   const { h } = await enter('waiting');
   t.match(await h.request(17), { kind: 'error', code: 'bad_rid' });
   void h.request(16);
   t.match(await h.state(), { name: 'have_request' });
 });
 
-t.test('queue limit: a client that never acks gets overloaded, handlePacket gets a typed refusal', async (t) => {
+void t.test('queue limit: a client that never acks gets overloaded, handlePacket gets a typed refusal', async (t) => {
   const h = await startConnection({ maxQueue: 2 });
   t.teardown(() => h.stop());
   t.same(await h.packet('a'), { ok: true, seq: 1 });
@@ -202,7 +202,7 @@ t.test('queue limit: a client that never acks gets overloaded, handlePacket gets
   t.match(await h.state(), { name: 'have_request', pending: 0 }, 'once it acks, it is served again');
 });
 
-t.test('a crash in a state function ends the session with reason crash and answers the held request', async (t) => {
+void t.test('a crash in a state function ends the session with reason crash and answers the held request', async (t) => {
   let armed = false;
   const h = await startConnection({ fault: (ev) => armed && ev === 'packet' });
   t.teardown(() => h.stop());

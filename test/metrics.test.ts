@@ -8,10 +8,10 @@ const metric = (text: string, name: string): number | undefined => {
   return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
 };
 
-t.test('metrics follow sessions, held polls, messages and packets', async (t) => {
-  let comet: import('../lib/index.js').CometServer | undefined;
-  const s = await startServer(t, { onMessage: (sid, d) => { void comet?.handlePacket(sid, d); } });
-  comet = s.comet;
+void t.test('metrics follow sessions, held polls, messages and packets', async (t) => {
+  const ref: { comet?: import('../lib/index.js').CometServer } = {};
+  const s = await startServer(t, { onMessage: (sid, d) => { void ref.comet?.handlePacket(sid, d); } });
+  ref.comet = s.comet;
   const sid = await setup(s.url);
   await post(s.url, { sid, rid: 1, messages: ['a', 'b'] });
   const held = post(s.url, { sid, rid: 2, ack: 0 }); // gets the two echoes at once (unacked)
@@ -29,7 +29,7 @@ t.test('metrics follow sessions, held polls, messages and packets', async (t) =>
   t.equal(metric(after, 'comet_polls_held'), 1);
 });
 
-t.test('an embedder passes its own registry', async (t) => {
+void t.test('an embedder passes its own registry', async (t) => {
   const registry = new Registry();
   const s = await startServer(t, { metrics: { registry } });
   t.equal(s.comet.registry, registry);
@@ -37,7 +37,7 @@ t.test('an embedder passes its own registry', async (t) => {
   t.match(await registry.metrics(), /comet_sessions 1/);
 });
 
-t.test('healthz: 200 while serving, 503 once closing', async (t) => {
+void t.test('healthz: 200 while serving, 503 once closing', async (t) => {
   const s = await startServer(t);
   const ok = await fetch(`${s.base}/healthz`);
   t.equal(ok.status, 200);
@@ -48,7 +48,7 @@ t.test('healthz: 200 while serving, 503 once closing', async (t) => {
   await closing;
 });
 
-t.test('metrics: false serves no /metrics', async (t) => {
+void t.test('metrics: false serves no /metrics', async (t) => {
   const s = await startServer(t, { metrics: false });
   t.equal((await fetch(`${s.base}/metrics`)).status, 404);
 });

@@ -3,7 +3,7 @@
 import t from 'tap';
 import { post, setup, startServer } from './fixtures/http.js';
 
-t.test('handlePacket and broadcast refuse data JSON cannot encode, and the session goes on', async (t) => {
+void t.test('handlePacket and broadcast refuse data JSON cannot encode, and the session goes on', async (t) => {
   const s = await startServer(t);
   const sid = await setup(s.url);
   const cyclic: Record<string, unknown> = {};

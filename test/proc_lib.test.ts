@@ -408,7 +408,7 @@ void t.test('isAlive and registeredName follow the process', QUICK, async (t) =>
   t.equal(proc.registeredName(pid), undefined);
 });
 
-t.test('children_die_with_parent: a process under a killed process ends too, and its monitors fire', async (t) => {
+void t.test('children_die_with_parent: a process under a killed process ends too, and its monitors fire', async (t) => {
   const { start: startServer } = await import('../lib/otp/gen_server.js');
   const { kill, monitor, isAlive } = await import('../lib/otp/proc_lib.js');
   const { startSystem, stopSystem } = await import('../lib/otp/nact.js');
