@@ -14,6 +14,8 @@ export interface ServerConfig {
   readonly logger: Logger;
   /** `--fault N`: crash one random session's FSM every N ms (crash tests, soak). */
   readonly faultEveryMs: number | undefined;
+  /** `--fault-session-ids N`: crash the session-id server every N ms (restart-intensity crash tests). */
+  readonly faultSessionIdsEveryMs: number | undefined;
 }
 
 const FLAGS = {
@@ -25,6 +27,7 @@ const FLAGS = {
   'max-queue': { type: 'string', env: 'COMET_MAX_QUEUE' },
   'max-body': { type: 'string', env: 'COMET_MAX_BODY' },
   fault: { type: 'string', env: 'COMET_FAULT_MS' },
+  'fault-session-ids': { type: 'string', env: 'COMET_FAULT_SESSION_IDS_MS' },
 } as const;
 
 export const USAGE = `Options (flag, or environment variable):
@@ -36,6 +39,7 @@ export const USAGE = `Options (flag, or environment variable):
   --max-queue N       COMET_MAX_QUEUE      unacked packets per session (default 1000)
   --max-body BYTES    COMET_MAX_BODY       request body limit (default 65536)
   --fault MS          COMET_FAULT_MS       crash one session's FSM every MS (fault injection; off)
+  --fault-session-ids MS  COMET_FAULT_SESSION_IDS_MS  crash the session-id server every MS (off)
   --help                                   this text
 Logging: LOG_LEVEL (trace, debug, info, warn, error; default info), JSON lines on stdout.`;
 
@@ -82,6 +86,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv, defa
     options,
     logger,
     faultEveryMs: int('fault', 1),
+    faultSessionIdsEveryMs: int('fault-session-ids', 1),
   };
 }
 

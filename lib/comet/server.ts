@@ -12,6 +12,7 @@ import type { Clock } from '../otp/clock.js';
 import { describe, type ExitReason } from '../otp/errors.js';
 import { nullLogger, type Logger } from '../otp/logger.js';
 import { startSystem, stopSystem } from '../otp/nact.js';
+import * as genServer from '../otp/gen_server.js';
 import { shutdown, type Pid } from '../otp/proc_lib.js';
 import { clearRegistry } from '../otp/registry.js';
 import { DEFAULT_MAX_BODY_BYTES } from '../http/body.js';
@@ -93,6 +94,8 @@ export interface CometServer {
   heldCount(): number;
   /** Test hook: destroy the socket of every request of `sid` in flight (a dead network). */
   dropHeldPoll(sid: Sid | string): number;
+  /** Test hook: crash the session-id server (its supervisor restarts it); false if it is not running. */
+  crashSessionIds(): boolean;
   /** Graceful: stop accepting, answer held polls with what they have, end sessions with reason
    *  `shutdown`, stop the tree in reverse order. */
   close(): Promise<void>;
@@ -296,6 +299,11 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
         }
       }
       return n;
+    },
+    crashSessionIds() {
+      const ids = sessionIdServer(system);
+      if (ids) genServer.cast(ids, { type: 'crash' });
+      return ids !== undefined;
     },
     close() {
       return (closed ??= close());

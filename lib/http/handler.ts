@@ -96,10 +96,11 @@ function watch(res: ServerResponse): SocketWatch {
   };
 }
 
-/** Express's `express.json()` may have consumed the body already; use what it parsed. */
+/** Express's `express.json()` may have consumed the body already; use what it parsed. body-parser
+ *  1.x flags that with `_body`; 2.x (Express 5) only sets `req.body`. */
 function preParsedBody(req: IncomingMessage): { ok: true; value: unknown } | undefined {
   const r = req as IncomingMessage & { body?: unknown; _body?: unknown };
-  return r._body === true && r.readableEnded ? { ok: true, value: r.body } : undefined;
+  return (r._body === true || 'body' in r) && r.readableEnded ? { ok: true, value: r.body } : undefined;
 }
 
 /** The path of a request URL, without its query. */
