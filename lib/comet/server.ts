@@ -262,8 +262,10 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
     },
     listen(port = 0, host = '127.0.0.1') {
       const server = http.createServer(handler);
-      // A held poll lasts up to `wait` after its request arrived; these limits bound how long a
-      // client may take to *send* a request (slowloris), and must not be shorter than a poll cycle.
+      // These bound how long a client may take to *send* a request (headers, then the whole
+      // body): a slowloris client is cut off then. Node applies them only while a request is
+      // being received, never to a response we hold, so they do not cut held polls; they are set
+      // above `wait` so that no timeout here is ever shorter than the poll cycle a client expects.
       server.headersTimeout = wait + 5000;
       server.requestTimeout = wait + 10_000;
       // Keep-alive between a response and the client's next poll: short, it comes at once.

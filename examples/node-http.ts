@@ -1,0 +1,87 @@
+/**
+ * Embedding comet-fsm in a plain `node:http` server you own: the comet handler serves
+ * `POST /comet`, your code serves everything else. The application is an echo: every message a
+ * client sends comes back to that session as one packet.
+ *
+ * In your project import from 'comet-fsm' instead of '../lib/index.js'.
+ *
+ * Run: `npm run build && PORT=8080 node dist/examples/node-http.js`
+ * (or without building: `node --import @tapjs/typescript/import examples/node-http.ts`).
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pathToFileURL } from 'node:url';
+import { createCometServer, DEFAULT_PATH, DEFAULT_WAIT_MS, type CometServer, type CometServerOptions } from '../lib/index.js';
+
+/** A running example: where it listens, its comet server, and how to stop it. */
+export interface RunningExample {
+  readonly port: number;
+  readonly comet: CometServer;
+  close(): Promise<void>;
+}
+
+/**
+ * Start the echo server on `port` (0: any free port).
+ * @example
+ * const app = await startNodeHttpExample({ port: 8080 });
+ * // ... later
+ * await app.close();
+ */
+export async function startNodeHttpExample(
+  { port = 0, host = '127.0.0.1', options = {} }: { port?: number; host?: string; options?: CometServerOptions } = {},
+): Promise<RunningExample> {
+  const comet = await createCometServer({
+    ...options,
+    onMessage(sid, data) {
+      // handlePacket rejects (unknown_session, overloaded) rather than drop silently: say so.
+      comet.handlePacket(sid, data).catch((err: unknown) => console.error('echo refused:', err));
+    },
+  });
+
+  const server = http.createServer((req, res) => {
+    if (req.url?.split('?')[0] === DEFAULT_PATH) {
+      comet.handler(req, res);
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/plain' }).end('comet-fsm echo: POST /comet\n');
+  });
+  // These two bound how long a client may take to *send* its request (slowloris); a held poll's
+  // wait for its response is not counted by either. Keep them above the poll interval anyway so
+  // a slow but honest client on a bad link is not cut off.
+  const wait = options.wait ?? DEFAULT_WAIT_MS;
+  server.headersTimeout = wait + 5000;
+  server.requestTimeout = wait + 10_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    comet,
+    async close() {
+      // comet first: it answers the held polls, so the server has only idle connections to close.
+      await comet.close();
+      await new Promise<void>((resolve) => {
+        // Give a reply still being written a moment, then cut whatever is left.
+        const force = setTimeout(() => server.closeAllConnections(), 1000);
+        server.close(() => {
+          clearTimeout(force);
+          resolve();
+        });
+        server.closeIdleConnections();
+      });
+    },
+  };
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const app = await startNodeHttpExample({ port: Number(process.env['PORT'] ?? 8080), host: process.env['HOST'] ?? '127.0.0.1' });
+  const stop = (): void => {
+    app.close().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  // One JSON line when ready, as the runnable servers print: scripts and tests wait for it.
+  console.log(JSON.stringify({ listening: true, port: app.port }));
+}
