@@ -197,8 +197,10 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
         if (sid === undefined) return { error: 'overloaded', message: 'session ids unavailable, retry' };
         const r = await startConnection(system, sid);
         if (!('ok' in r)) {
+          // A name clash means a live session owns this sid: releasing it would free a live id.
+          const clash = 'error' in r && typeof r.error === 'object' && r.error !== null && 'already_started' in r.error;
           const ids = sessionIdServer(system);
-          if (ids) sessionIds.release(ids, sid);
+          if (ids && !clash) sessionIds.release(ids, sid);
           return { error: 'overloaded', message: 'could not start the session, retry' };
         }
         return { ok: sid };
