@@ -1,0 +1,147 @@
+#!/usr/bin/env node
+/**
+ * `npm run crash-demo`: a supervision tree you can watch. For each strategy it starts a small
+ * supervisor, prints the tree, makes one child's handler throw, and prints what the supervisor
+ * did (its reports) and the tree after. It ends with a restart-intensity breach: the supervisor
+ * gives up, stops its children and exits with `shutdown`. Finishes by itself in a few seconds.
+ */
+import { genServer, monitor, procLib, startSystem, stopSystem, type Logger, type Pid } from '../lib/otp/index.js';
+import * as sup from '../supervisors/index.js';
+
+// ---------------------------------------------------------------------------------------------
+// A worker: counts `inc` casts; a `crash` cast makes its handler throw.
+// ---------------------------------------------------------------------------------------------
+
+type Cast = 'inc' | 'crash';
+const worker: genServer.GenServer<string, { name: string; n: number }, never, never, Cast> = {
+  init: (name) => ({ ok: { name, n: 0 } }),
+  handleCast: (msg, s) => {
+    if (msg === 'crash') throw new Error(`${s.name} crashed on purpose`);
+    return { noreply: true, state: { ...s, n: s.n + 1 } };
+  },
+};
+
+const spec = (id: string): sup.ChildSpec => ({ id, start: (link) => genServer.startLink(link, worker, id) });
+
+// ---------------------------------------------------------------------------------------------
+// Printing
+// ---------------------------------------------------------------------------------------------
+
+const PAUSE_MS = 200;
+const pause = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, PAUSE_MS));
+const say = (line = ''): void => {
+  process.stdout.write(`${line}\n`);
+};
+const short = (pid: Pid<never> | sup.SupRef): string => {
+  const path = procLib.pidToString(pid);
+  return path.slice(path.lastIndexOf('/') + 1);
+};
+
+/** The supervisor's own reports, one line each: what it saw and what it did. */
+const logger: Logger = {
+  debug: () => {},
+  warn: () => {},
+  info: (obj) => {
+    const started = (obj as { started?: { id: string; pid: string } }).started;
+    if (started) say(`    supervisor: started ${started.id} (${started.pid.slice(started.pid.lastIndexOf('/') + 1)})`);
+  },
+  error: (obj) => {
+    const r = obj as Partial<sup.SupervisorReport>;
+    if (r.errorContext) say(`    supervisor: ${r.errorContext} ${r.child ?? ''} (${r.reason ?? ''}) -> ${r.action ?? ''}`);
+  },
+};
+
+/** Print the children in start order; with `before`, mark each as kept or restarted (by id, or registered name). */
+async function tree(s: sup.SupRef, label: string, before?: Map<string, string>): Promise<Map<string, string>> {
+  const rows = [...(await sup.whichChildren(s))];
+  // whichChildren lists static children most recent first (as OTP); dynamic ones have no order.
+  if (rows.some((r) => r.id !== undefined)) rows.reverse();
+  const now = new Map<string, string>();
+  say(`  ${label} (${short(s)})`);
+  for (const r of rows) {
+    const key = r.id ?? r.name ?? '?';
+    const pid = typeof r.pid === 'object' ? short(r.pid) : String(r.pid);
+    now.set(key, pid);
+    const mark = before === undefined ? '' : before.get(key) === pid ? '   kept' : '   restarted';
+    say(`    ${key.padEnd(10)} ${pid}${mark}`);
+  }
+  return now;
+}
+
+async function crashChild(s: sup.SupRef, pid: Pid<never>, what: string): Promise<void> {
+  say(`  -> ${what}`);
+  const gone = new Promise<void>((resolve) => monitor(pid, () => resolve()));
+  genServer.cast(pid as genServer.ServerRef<never, never, Cast>, 'crash');
+  await gone;
+  await sup.countChildren(s); // behind the child's EXIT in the supervisor's mailbox: the restart is done
+}
+
+// ---------------------------------------------------------------------------------------------
+// The demo
+// ---------------------------------------------------------------------------------------------
+
+const system = startSystem('crash-demo');
+
+for (const strategy of ['one_for_one', 'one_for_all', 'rest_for_one'] as const) {
+  say(`== ${strategy}: crash b ==`);
+  const r = await sup.startSupervisor(system, { strategy, intensity: 3, period: 5 }, [spec('a'), spec('b'), spec('c')], { logger });
+  if (!('ok' in r)) throw new Error('demo supervisor did not start');
+  const s = r.ok;
+  const before = await tree(s, `${strategy} supervisor`);
+  await pause();
+  const b = (await sup.whichChildren(s)).find((x) => x.id === 'b')?.pid;
+  if (typeof b !== 'object') throw new Error('b is not running');
+  await crashChild(s, b, "b's handler throws");
+  await tree(s, `${strategy} supervisor`, before);
+  await sup.stop(s);
+  say();
+  await pause();
+}
+
+{
+  say('== simple_one_for_one: three dynamic children, crash the second ==');
+  // Each dynamic child registers a name: whichChildren reports it, so a restarted one is recognisable.
+  const dyn: sup.ChildSpec<[string]> = { id: 'worker', start: (link, name) => genServer.startLink(link, worker, name, { name: `worker_${name}` }) };
+  const r = await sup.startSupervisor(system, { strategy: 'simple_one_for_one', intensity: 3, period: 5 }, [dyn], { logger });
+  if (!('ok' in r)) throw new Error('demo supervisor did not start');
+  const s = r.ok;
+  const pids: Pid<never>[] = [];
+  for (const name of ['x', 'y', 'z']) {
+    const c = await sup.startChild(s, [name]);
+    if ('ok' in c) pids.push(c.ok);
+  }
+  const before = await tree(s, 'simple_one_for_one supervisor');
+  await pause();
+  if (pids[1]) await crashChild(s, pids[1], "the second child's handler throws");
+  await tree(s, 'simple_one_for_one supervisor', before);
+  await sup.stop(s);
+  say();
+  await pause();
+}
+
+{
+  say('== intensity: 1 restart in 5 s allowed; crash a twice ==');
+  let exited!: (reason: unknown) => void;
+  const gone = new Promise<unknown>((resolve) => {
+    exited = resolve;
+  });
+  const r = await sup.startSupervisor(system, { strategy: 'one_for_one', intensity: 1, period: 5 }, [spec('a'), spec('b')], {
+    logger, onExit: (_pid, reason) => exited(reason),
+  });
+  if (!('ok' in r)) throw new Error('demo supervisor did not start');
+  const s = r.ok;
+  await tree(s, 'one_for_one supervisor');
+  await pause();
+  const first = (await sup.whichChildren(s)).find((x) => x.id === 'a')?.pid;
+  if (typeof first === 'object') await crashChild(s, first, "a's handler throws (restart 1 of 1)");
+  const second = (await sup.whichChildren(s)).find((x) => x.id === 'a')?.pid;
+  if (typeof second === 'object') {
+    say("  -> a's handler throws again (restart 2 > intensity 1)");
+    genServer.cast(second as genServer.ServerRef<never, never, Cast>, 'crash');
+  }
+  say(`  supervisor exited: ${String(await gone)} (its children were stopped first, last started first)`);
+}
+
+stopSystem(system);
+say();
+say('done');
