@@ -851,5 +851,6 @@ function report(
 
 function progress(state: SupState, spec: ChildRecordSpec, pid: Pid<never>): void {
   const started = { id: spec.id, pid: proc.pidToString(pid), restart: spec.restart, shutdown: spec.shutdown, type: spec.type };
-  state.logger.info({ supervisor: supName(state), started }, 'supervisor progress: started');
+  // OTP's progress reports sit below the default log level: one per session setup would flood it.
+  state.logger.debug({ supervisor: supName(state), started }, 'supervisor progress: started');
 }
