@@ -87,3 +87,17 @@ void t.test('an unused table answers without allocating: nothing live, nothing t
   t.doesNotThrow(() => timers.cancelAll());
   t.end();
 });
+
+void t.test('a table whose timers were all cancelled (the process exited) starts no new timer', (t) => {
+  const clock = new ManualClock();
+  const table = new TimerTable(clock);
+  table.start(100, () => {});
+  table.cancelAll();
+  let fired = false;
+  const ref = table.start(100, () => { fired = true; });
+  t.equal(clock.pendingCount, 0, 'nothing scheduled: nothing keeps the event loop alive');
+  t.notOk(table.isLive(ref));
+  clock.advance(1000);
+  t.notOk(fired);
+  t.end();
+});

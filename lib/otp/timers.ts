@@ -19,6 +19,9 @@ export class TimerTable {
   readonly #clock: Clock;
   // Lazily created: most processes never start a timer, and thousands of sessions stay live.
   #live: Map<TimerRef, TimerHandle> | undefined;
+  // Set once the process exits: a timer started by terminate (or by a handler still running
+  // after a kill) would fire into a dead mailbox and keep the event loop alive meanwhile.
+  #closed = false;
 
   constructor(clock: Clock) {
     this.#clock = clock;
@@ -27,6 +30,7 @@ export class TimerTable {
   /** Start a timer; `deliver` runs when it fires (it should put a timeout in the mailbox). */
   start(ms: number, deliver: (ref: TimerRef) => void): TimerRef {
     const ref = { id: nextTimerId++ } as TimerRef;
+    if (this.#closed) return ref; // never live, never delivered
     const handle = this.#clock.setTimeout(() => deliver(ref), ms);
     (this.#live ??= new Map()).set(ref, handle);
     return ref;
@@ -57,8 +61,9 @@ export class TimerTable {
     return this.#live?.has(ref) ?? false;
   }
 
-  /** Cancel every live timer: a process's timers die with it. */
+  /** Cancel every live timer, and start none from now on: a process's timers die with it. */
   cancelAll(): void {
+    this.#closed = true;
     if (!this.#live) return;
     for (const handle of this.#live.values()) this.#clock.clearTimeout(handle);
     this.#live = undefined;
