@@ -27,9 +27,7 @@ export type OtpErrorCode =
   | 'ERR_OTP_EXIT'
   /** A callback returned a value that is not one of its tagged results (`bad_return_value`,
    *  gen_statem's `bad_return_from_state_function`); `reason` holds the value. */
-  | 'ERR_OTP_BAD_RETURN'
-  /** A process called itself synchronously, which can only deadlock (`calling_self`). */
-  | 'ERR_OTP_CALLING_SELF';
+  | 'ERR_OTP_BAD_RETURN';
 
 /** An error with a stable `code` and, where there is one, the exit `reason` behind it. */
 export class OtpError extends Error {
