@@ -43,7 +43,8 @@ export async function runServer(config: ServerConfig, run: RunOptions): Promise<
   }
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.port;
-  logger.info({ listening: true, port, host: config.host, url: `http://${config.host}:${port}/` }, `${run.name} listening`);
+  // The readiness line is a contract with tests and benchmarks, not a log: print it whatever LOG_LEVEL says.
+  process.stdout.write(`${JSON.stringify({ listening: true, name: run.name, port, host: config.host, url: `http://${config.host}:${port}/` })}\n`);
 
   if (config.faultEveryMs !== undefined) {
     const timer = setInterval(() => {
