@@ -86,7 +86,9 @@ export interface CometServer {
   readonly httpServer: http.Server | undefined;
   /** Push `data` to one session; rejects with CometError `unknown_session` or `overloaded`. */
   handlePacket(sid: Sid | string, data: unknown): Promise<Seq>;
-  /** Push `data` to every live session; resolves to how many accepted it (full queues are logged). */
+  /** Push `data` to every live session without waiting for them; resolves to how many live
+   *  sessions it was sent to. A session whose queue is full refuses it and logs a warning (not
+   *  counted out here): use `handlePacket` per session to be told. */
   broadcast(data: unknown): Promise<number>;
   /** The live sessions. */
   sessions(): readonly Sid[];
