@@ -337,7 +337,7 @@ const supervisor: GenServer<SupArgs, SupState, SupCall, SupReply, never, SupInfo
       intensity: new RestartIntensity(args.intensity, args.period, ctx.clock),
       self,
       // Every child is linked to the supervisor: its exit arrives as an EXIT info message.
-      link: { parent: self, onExit: (pid, reason) => genServer.info(self, { tag: 'EXIT', pid, reason }) },
+      link: { parent: proc.childContainer(self), onExit: (pid, reason) => genServer.info(self, { tag: 'EXIT', pid, reason }) },
       logger: ctx.logger,
       clock: ctx.clock,
       ids: [],

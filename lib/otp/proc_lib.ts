@@ -254,6 +254,19 @@ export function getState(pid: Pid<never> | Pid<unknown>, timeoutMs = 5000): Prom
   );
 }
 
+/**
+ * Where a process spawns the processes it supervises: a nact actor under it that never handles a
+ * message. nact copies an actor's map of children into the context of every message that actor
+ * handles, so a supervisor holding thousands of sessions as its own nact children would pay
+ * O(children) for every start and every exit. Children of the container keep the tree's shape
+ * (`sup/children/...`), die with the process, and cost its messages nothing.
+ */
+export function childContainer(pid: Pid<never> | Pid<unknown>): ParentRef {
+  const proc = lookup(pid);
+  if (!proc || proc.status === 'exited') return pid;
+  return proc.container();
+}
+
 /** The name a process is registered under (Erlang's `process_info(Pid, registered_name)`). */
 export function registeredName(pid: Pid<never> | Pid<unknown>): string | undefined {
   const proc = lookup(pid);
@@ -315,6 +328,21 @@ class Process<S, M> {
   #pid!: Pid<M>;
   #parent!: ParentRef;
   #started: ((r: StartResult<Pid<M>>) => void) | undefined;
+
+  #container: ParentRef | undefined;
+
+  container(): ParentRef {
+    if (!this.#container) {
+      const ref = spawnActor<undefined, never>(this.#pid, 'children', () => undefined, {
+        initialState: undefined,
+        onCrash: (_m, _e, ctx) => stopDecision(ctx),
+      });
+      // Children spawned under the container belong to this process (links, orphan kills).
+      processes.set(ref, this as Process<unknown, unknown>);
+      this.#container = ref;
+    }
+    return this.#container;
+  }
 
   get name(): string | undefined {
     return this.#opts.name;
