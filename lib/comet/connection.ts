@@ -18,8 +18,8 @@ import type { ExitReason } from '../otp/errors.js';
 import type { From } from '../otp/proc_lib.js';
 import type { Logger } from '../otp/logger.js';
 import type { TimerRef } from '../otp/timers.js';
-import type { Rid, Seq, Sid } from './ids.js';
-import { Inbox } from './inbox.js';
+import { asRid, type Rid, type Seq, type Sid } from './ids.js';
+import { Inbox, RID_WINDOW, type Batch } from './inbox.js';
 import { Outbox } from './outbox.js';
 import type { Packet } from './wire.js';
 import type { ConnectionStats } from './stats.js';
@@ -192,6 +192,7 @@ export const connection: GenFsm<{ sid: Sid; config: ConnectionConfig }, Connecti
     // answered with what there is, so a held poll never blocks a server's close.
     if (d.held) answerHeld(d, ctx);
     if (d.config.stats) d.config.stats.queued -= d.outbox.size;
+    deliverBuffered(d);
     const why = endReason(reason);
     d.config.onEnded?.(d.sid, why);
     callHook(d, 'onSessionEnd', () => d.config.hooks.onSessionEnd?.(d.sid, why));
@@ -259,13 +260,32 @@ function accept(rid: Rid, messages: readonly unknown[], d: ConnectionData): Requ
     case 'buffered': // a lower rid is still on its way: these messages wait for it
       return undefined;
     case 'deliver':
-      for (const batch of r.batches) {
-        for (const data of batch) {
-          if (d.config.stats) d.config.stats.messagesIn++;
-          callHook(d, 'onMessage', () => d.config.hooks.onMessage?.(d.sid, data));
-        }
-      }
+      deliver(d, r.batches);
       return undefined;
+  }
+}
+
+function deliver(d: ConnectionData, batches: readonly Batch[]): void {
+  for (const batch of batches) {
+    for (const data of batch) {
+      if (d.config.stats) d.config.stats.messagesIn++;
+      callHook(d, 'onMessage', () => d.config.hooks.onMessage?.(d.sid, data));
+    }
+  }
+}
+
+/**
+ * The session is ending: deliver the messages still buffered behind a rid that never came. Their
+ * requests were answered 200, so the client holds them accepted and will not send them again;
+ * waiting for a gap that can no longer fill would lose them. The missing rids are stepped over as
+ * empty: had one carried messages, the client never saw it accepted and re-sends them on its next
+ * session. Bounded: the buffered rids lie within RID_WINDOW above nextExpected.
+ */
+function deliverBuffered(d: ConnectionData): void {
+  const from = d.inbox.nextExpected;
+  for (let rid = from; d.inbox.bufferedCount > 0 && rid <= from + RID_WINDOW; rid++) {
+    const r = d.inbox.accept(asRid(rid), []);
+    if (r.kind === 'deliver') deliver(d, r.batches);
   }
 }
 
