@@ -71,7 +71,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv, defa
     if (!Number.isSafeInteger(n) || n < min) fail(`--${flag} (${FLAGS[flag].env}) must be an integer >= ${min}, got ${JSON.stringify(raw)}\n\n${usage}`);
     return n;
   };
-  const logger = pino({ level: env.LOG_LEVEL ?? 'info' });
+  // No pino `pid` in the base: proc_lib's reports carry the actor's pid under that key.
+  const logger = pino({ level: env.LOG_LEVEL ?? 'info', base: { os_pid: process.pid } });
   const options: CometServerOptions = {
     logger,
     ...opt('wait', int('wait', 1)),
