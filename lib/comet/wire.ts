@@ -119,32 +119,37 @@ function parseAck(obj: Fields): Parsed<Seq | undefined> {
   return { ok: true, value: asSeq(ack) };
 }
 
-function decodeRequest(obj: Fields): DecodeResult {
+/** The fields a request and a terminate share: which session, which rid, what is acked. */
+type Addressed = { readonly sid: Sid; readonly rid: Rid; readonly ack: Seq | undefined };
+
+function parseAddressed(obj: Fields): { readonly ok: true; readonly value: Addressed } | { readonly ok: false; readonly message: string } {
   const sid = parseSid(obj);
-  if (!sid.ok) return fail(sid.message);
+  if (!sid.ok) return sid;
   const rid = parseRid(obj);
-  if (!rid.ok) return fail(rid.message);
+  if (!rid.ok) return rid;
   const ack = parseAck(obj);
-  if (!ack.ok) return fail(ack.message);
+  if (!ack.ok) return ack;
+  return { ok: true, value: { sid: sid.value, rid: rid.value, ack: ack.value } };
+}
+
+function decodeRequest(obj: Fields): DecodeResult {
+  const a = parseAddressed(obj);
+  if (!a.ok) return fail(a.message);
   let messages: readonly unknown[] = [];
   if (Object.hasOwn(obj, 'messages')) {
     const value = obj['messages'];
     if (!Array.isArray(value)) return fail(`messages must be an array, got ${kind(value)}`);
     messages = value;
   }
-  return { ok: true, frame: { type: 'request', sid: sid.value, rid: rid.value, ack: ack.value, messages } };
+  return { ok: true, frame: { type: 'request', ...a.value, messages } };
 }
 
 function decodeTerminate(obj: Fields): DecodeResult {
-  const sid = parseSid(obj);
-  if (!sid.ok) return fail(sid.message);
-  const rid = parseRid(obj);
-  if (!rid.ok) return fail(rid.message);
-  const ack = parseAck(obj);
-  if (!ack.ok) return fail(ack.message);
+  const a = parseAddressed(obj);
+  if (!a.ok) return fail(a.message);
   // Messages sent with a terminate could never be delivered: refuse them rather than drop them.
   if (Object.hasOwn(obj, 'messages')) return fail('messages are only allowed in a request, not in a terminate');
-  return { ok: true, frame: { type: 'terminate', sid: sid.value, rid: rid.value, ack: ack.value } };
+  return { ok: true, frame: { type: 'terminate', ...a.value } };
 }
 
 /**
