@@ -1,0 +1,21 @@
+/**
+ * `node dist/bench/table.js bench/results/<timestamp>.jsonl`: print the Markdown tables of a
+ * finished (or interrupted) bench run again from its JSON lines.
+ */
+import { readFileSync } from 'node:fs';
+import { markdownReport, type RunRecord } from './report.js';
+import type { ServerName } from './server-proc.js';
+
+const file = process.argv[2];
+if (file === undefined) {
+  console.error('usage: node dist/bench/table.js bench/results/<timestamp>.jsonl');
+  process.exit(2);
+}
+const records = readFileSync(file, 'utf8')
+  .split('\n')
+  .filter((l) => l.trim() !== '')
+  .map((l) => JSON.parse(l) as { type: string })
+  .filter((r): r is RunRecord => r.type === 'result');
+const order: readonly ServerName[] = ['raw', 'engine.io', 'comet-fsm'];
+const servers = order.filter((s) => records.some((r) => r.server === s));
+console.log(markdownReport(records, servers));
