@@ -40,6 +40,10 @@ export const DEFAULT_INACTIVITY_MS = 45_000;
 export const DEFAULT_MAX_SESSIONS = 20_000;
 /** How long the session-id server may be away (restarting) before a setup answers 503. */
 export const SETUP_RETRY_MS = 1000;
+/** How long one call to a running session-id server may take. Long on purpose: a busy server is
+ *  slow, not gone (a dead one rejects the call at once through its monitor), and a setup refused
+ *  while its id is still being reserved would leave that id reserved. */
+export const SETUP_CALL_TIMEOUT_MS = 10_000;
 
 export interface CometServerOptions extends SessionHooks {
   /** Endpoint path (default `/comet`). */
@@ -178,7 +182,7 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
       const ids = sessionIdServer(system);
       if (ids) {
         try {
-          return await sessionIds.newSid(ids, SETUP_RETRY_MS);
+          return await sessionIds.newSid(ids, SETUP_CALL_TIMEOUT_MS);
         } catch {
           // it died during the call; fall through and retry
         }
