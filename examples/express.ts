@@ -18,7 +18,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import express from 'express';
-import { createCometServer, DEFAULT_MAX_BODY_BYTES, DEFAULT_WAIT_MS, type CometServerOptions } from '../lib/index.js';
+import { createCometServer, DEFAULT_MAX_BODY_BYTES, DEFAULT_WAIT_MS, type CometServerOptions, applyHttpTimeouts, closeHttpServer } from '../lib/index.js';
 import type { RunningExample } from './node-http.js';
 
 /**
@@ -51,25 +51,14 @@ export async function startExpressExample(
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(port, host, (err?: Error) => (err ? reject(err) : resolve(s)));
   });
-  // Bounds on *receiving* a request (slowloris); a held poll's wait is not counted by them.
-  const wait = options.wait ?? DEFAULT_WAIT_MS;
-  server.headersTimeout = wait + 5000;
-  server.requestTimeout = wait + 10_000;
+  // Slowloris bounds chosen against the long-poll wait (see applyHttpTimeouts).
+  applyHttpTimeouts(server, options.wait ?? DEFAULT_WAIT_MS);
 
   return {
     port: (server.address() as AddressInfo).port,
     comet,
-    async close() {
-      await comet.close();
-      await new Promise<void>((resolve) => {
-        const force = setTimeout(() => server.closeAllConnections(), 1000);
-        server.close(() => {
-          clearTimeout(force);
-          resolve();
-        });
-        server.closeIdleConnections();
-      });
-    },
+    // Stop accepting, let comet answer its held polls, then close what is left.
+    close: () => closeHttpServer(server, () => comet.close()),
   };
 }
 

@@ -11,7 +11,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
-import { createCometServer, DEFAULT_PATH, DEFAULT_WAIT_MS, type CometServer, type CometServerOptions } from '../lib/index.js';
+import { createCometServer, DEFAULT_PATH, DEFAULT_WAIT_MS, type CometServer, type CometServerOptions, applyHttpTimeouts, closeHttpServer } from '../lib/index.js';
 
 /** A running example: where it listens, its comet server, and how to stop it. */
 export interface RunningExample {
@@ -45,12 +45,8 @@ export async function startNodeHttpExample(
     }
     res.writeHead(200, { 'content-type': 'text/plain' }).end('comet-fsm echo: POST /comet\n');
   });
-  // These two bound how long a client may take to *send* its request (slowloris); a held poll's
-  // wait for its response is not counted by either. Keep them above the poll interval anyway so
-  // a slow but honest client on a bad link is not cut off.
-  const wait = options.wait ?? DEFAULT_WAIT_MS;
-  server.headersTimeout = wait + 5000;
-  server.requestTimeout = wait + 10_000;
+  // Slowloris bounds chosen against the long-poll wait (see applyHttpTimeouts).
+  applyHttpTimeouts(server, options.wait ?? DEFAULT_WAIT_MS);
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -59,19 +55,8 @@ export async function startNodeHttpExample(
   return {
     port: (server.address() as AddressInfo).port,
     comet,
-    async close() {
-      // comet first: it answers the held polls, so the server has only idle connections to close.
-      await comet.close();
-      await new Promise<void>((resolve) => {
-        // Give a reply still being written a moment, then cut whatever is left.
-        const force = setTimeout(() => server.closeAllConnections(), 1000);
-        server.close(() => {
-          clearTimeout(force);
-          resolve();
-        });
-        server.closeIdleConnections();
-      });
-    },
+    // Stop accepting, let comet answer its held polls, then close what is left.
+    close: () => closeHttpServer(server, () => comet.close()),
   };
 }
 

@@ -15,5 +15,6 @@ export { RID_WINDOW } from './comet/inbox.js';
 export type { Frame, Packet, SetupReply, RequestReply, ErrorReply } from './comet/wire.js';
 export { DEFAULT_MAX_BODY_BYTES } from './http/body.js';
 export { createHandler, type CometHandler } from './http/handler.js';
+export { applyHttpTimeouts, closeHttpServer, CLOSE_GRACE_MS } from './http/http_server.js';
 export type { CorsOption } from './http/cors.js';
 export type { Logger } from './otp/logger.js';

@@ -19,6 +19,7 @@ import { DEFAULT_MAX_BODY_BYTES } from '../http/body.js';
 import { DEFAULT_CORS, type CorsOption } from '../http/cors.js';
 import { createHandler, pathnameOf, type CometHandler } from '../http/handler.js';
 import { DEFAULT_HEALTH_PATH, DEFAULT_METRICS_PATH, serveOps } from '../http/ops.js';
+import { applyHttpTimeouts, closeHttpServer } from '../http/http_server.js';
 import type { Registry } from 'prom-client';
 import { createMetrics } from './metrics.js';
 import { newConnectionStats } from './stats.js';
@@ -245,21 +246,14 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
 
   async function close(): Promise<void> {
     closing = true;
-    const server = httpServer;
-    const serverClosed = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
     // Ends every session with reason `shutdown`; each FSM's terminate answers its held poll.
-    await shutdown(top, 'shutdown', 'infinity');
-    // Let the handlers write the replies the FSMs just sent before the sockets are closed.
-    await new Promise((r) => setImmediate(r));
-    if (server) {
-      server.closeIdleConnections();
-      const force = setTimeout(() => server.closeAllConnections(), 1000);
-      await serverClosed;
-      clearTimeout(force);
-    }
+    const endSessions = (): Promise<void> => shutdown(top, 'shutdown', 'infinity');
+    if (httpServer) await closeHttpServer(httpServer, endSessions);
+    else await endSessions();
     clearRegistry(system);
     stopSystem(system);
   }
+
 
   return {
     handler,
@@ -270,12 +264,7 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
     },
     listen(port = 0, host = '127.0.0.1') {
       const server = http.createServer(handler);
-      // These bound how long a client may take to *send* a request (headers, then the whole
-      // body): a slowloris client is cut off then. Node applies them only while a request is
-      // being received, never to a response we hold, so they do not cut held polls; they are set
-      // above `wait` so that no timeout here is ever shorter than the poll cycle a client expects.
-      server.headersTimeout = wait + 5000;
-      server.requestTimeout = wait + 10_000;
+      applyHttpTimeouts(server, wait);
       // Keep-alive between a response and the client's next poll: short, it comes at once.
       server.keepAliveTimeout = 5000;
       httpServer = server;
