@@ -144,6 +144,15 @@ function core<Args, N extends string, D, E>(b: GenFsm<Args, N, D, E>, args: Args
     fctx.state = state;
     return fctx;
   };
+  const step = (cur: Current<N, D>, t: Transition<N, D>): Step<Current<N, D>> => {
+    if (typeof t === 'object' && t !== null) {
+      if ('next' in t && isState(t.next)) {
+        return { next: t.next === cur.state && t.data === cur.data ? cur : { state: t.next, data: t.data } };
+      }
+      if ('stop' in t) return { stop: t.stop, state: { state: cur.state, data: t.data } };
+    }
+    throw badReturn(t, cur.state);
+  };
   return {
     label: 'gen_fsm',
     async init(ctx) {
@@ -155,15 +164,11 @@ function core<Args, N extends string, D, E>(b: GenFsm<Args, N, D, E>, args: Args
       }
       throw badReturn(r, 'init');
     },
-    async handle(cur, event, ctx): Promise<Step<Current<N, D>>> {
-      const t = await b.states[cur.state](event, cur.data, fsmContext(ctx, cur.state));
-      if (typeof t === 'object' && t !== null) {
-        if ('next' in t && isState(t.next)) {
-          return { next: t.next === cur.state && t.data === cur.data ? cur : { state: t.next, data: t.data } };
-        }
-        if ('stop' in t) return { stop: t.stop, state: { state: cur.state, data: t.data } };
-      }
-      throw badReturn(t, cur.state);
+    handle(cur, event, ctx): Step<Current<N, D>> | Promise<Step<Current<N, D>>> {
+      const t = b.states[cur.state](event, cur.data, fsmContext(ctx, cur.state));
+      // A state function that returns a promise is awaited; a plain one (every state of the
+      // connection FSM) runs the whole transition in this turn, with no promise made.
+      return t instanceof Promise ? t.then((v) => step(cur, v)) : step(cur, t);
     },
     async terminate(reason, cur, ctx) {
       // cur is undefined only if init never completed, and then terminate is not called.

@@ -60,17 +60,15 @@ export function spawnActor<S, M>(
   });
 }
 
+// nact's dispatch builds a fresh `Nobody` sender (three objects) for every message sent without
+// one. comet-fsm never reads the sender (replies travel in the message), so every message shares
+// this one, shaped as nact's own.
+const NOBODY = Object.freeze({ system: Object.freeze({ name: undefined }), path: Object.freeze({ parts: Object.freeze([]) }), type: 'nobody' });
+const dispatchFrom = nact.dispatch as <M>(ref: Ref<M>, msg: M, sender: typeof NOBODY) => void;
+
 /** Put a message in an actor's mailbox. A message to a stopped actor is dropped, as in Erlang. */
 export function dispatch<M>(ref: Ref<M>, msg: M): void {
-  nact.dispatch(ref, msg);
-}
-
-/**
- * Send a message built around a temporary reply-to ref and await the first reply.
- * Rejects after `timeoutMs`, or at once when the actor is not running.
- */
-export function query<M, R>(ref: Ref<M>, make: (replyTo: Ref<R>) => M, timeoutMs: number): Promise<R> {
-  return nact.query<M, (replyTo: Ref<R>) => M>(ref, make, timeoutMs);
+  dispatchFrom(ref, msg, NOBODY);
 }
 
 /** Stop an actor at once: nothing more is taken from its mailbox. */

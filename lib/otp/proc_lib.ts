@@ -6,7 +6,8 @@
  * - exits, whatever their cause (a `{ stop }` result, a thrown error or rejected promise, a
  *   shutdown from the supervisor), run `terminate` once, then notify the link and the monitors;
  * - links (`onExit`, what a supervisor passes in) and monitors (`monitor`/`demonitor`);
- * - `call`: a nact `query` guarded by a monitor, so a caller learns at once that the process died;
+ * - `call`: a message carrying its reply slot (`From`), guarded by a monitor, so a caller learns at
+ *   once that the process died;
  * - `shutdown(pid, reason, timeout)` and `kill(pid)`, as a supervisor uses them.
  *
  * Every process behaves as if it traps exits: a shutdown is a message handled in mailbox order,
@@ -18,7 +19,7 @@ import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import { OtpError, describe, exitReasonOf, isNormalExit, type ExitReason } from './errors.js';
 import { nullLogger, type Logger } from './logger.js';
 import {
-  dispatch, pathOf, query, spawnActor, stopActor, stopDecision,
+  dispatch, pathOf, spawnActor, stopActor, stopDecision,
   type CrashContext, type ParentRef, type Ref,
 } from './nact.js';
 import { register, unregister } from './registry.js';
@@ -30,8 +31,12 @@ declare const fromBrand: unique symbol;
 /** A process id: the reference of one incarnation. A restarted child has a new Pid. */
 export type Pid<M> = Ref<Envelope<M>> & { readonly [pidBrand]: (msg: M) => void };
 
-/** Where to send the reply of a synchronous request (OTP's `From`). Reply with `reply(from, value)`. */
-export type From<R> = { readonly [fromBrand]: (reply: R) => void; readonly replyTo: Ref<R> };
+/**
+ * Where to send the reply of a synchronous request (OTP's `From`, the caller's `{Pid, Tag}`).
+ * Reply with `reply(from, value)`; only the first reply counts, and one to a caller that gave up
+ * is dropped.
+ */
+export type From<R> = { readonly [fromBrand]: (reply: R) => void };
 
 /** What `start` resolves to, as OTP's `{ok, Pid} | ignore | {error, Reason}`. */
 export type StartResult<P> = { readonly ok: P } | { readonly error: unknown } | { readonly ignore: true };
@@ -134,46 +139,12 @@ export function send<M>(pid: Pid<M>, msg: M): void {
  * it exits before replying (a monitor, not a timeout), `ERR_OTP_TIMEOUT` after `timeoutMs`.
  */
 export function call<M, R>(pid: Pid<M>, make: (from: From<R>) => M, timeoutMs: number): Promise<R> {
-  const proc = lookup(pid);
-  if (!proc || proc.status === 'exited') {
-    return Promise.reject(new OtpError('ERR_OTP_NOPROC', `no process ${pathOf(pid)}`));
-  }
-  return new Promise<R>((resolve, reject) => {
-    let settled = false;
-    let replyRef: Ref<R> | undefined;
-    const mref = monitor(pid, (reason) => {
-      if (settled) return;
-      settled = true;
-      // Settle nact's query too, so its timeout timer does not outlive the call.
-      if (replyRef) dispatch(replyRef, undefined as R);
-      reject(new OtpError('ERR_OTP_EXIT', `process ${pathOf(pid)} exited during call: ${describe(reason)}`, reason));
-    });
-    const make2 = (replyTo: Ref<R>): Envelope<M> => {
-      replyRef = replyTo;
-      return { kind: 'msg', msg: make({ replyTo } as From<R>) };
-    };
-    query<Envelope<M>, R>(pid, make2, queryTimeout(timeoutMs)).then(
-      (value) => {
-        if (settled) return;
-        settled = true;
-        demonitor(mref);
-        resolve(value);
-      },
-      (err: unknown) => {
-        if (settled) return;
-        settled = true;
-        demonitor(mref);
-        reject(/timeout/i.test(describe(err))
-          ? new OtpError('ERR_OTP_TIMEOUT', `no reply from ${pathOf(pid)} within ${timeoutMs} ms`)
-          : new OtpError('ERR_OTP_NOPROC', `no process ${pathOf(pid)}`, err));
-      },
-    );
-  });
+  return request<M, R>(pid, (from) => ({ kind: 'msg', msg: make(from) }), timeoutMs, 'reply');
 }
 
 /** Answer a synchronous request (OTP's `gen:reply/2`). A reply to a caller that gave up is dropped. */
 export function reply<R>(from: From<R>, value: R): void {
-  dispatch(from.replyTo, value);
+  (from as unknown as PendingCall<R>).settle(value);
 }
 
 /**
@@ -181,24 +152,21 @@ export function reply<R>(from: From<R>, value: R): void {
  * if it is not running), unless `demonitor` is called first.
  */
 export function monitor(pid: Pid<never> | Pid<unknown>, onDown: (reason: ExitReason) => void): MonitorRef {
-  const mref = {} as MonitorRef;
+  const watcher = new Monitor(onDown);
   const proc = lookup(pid);
   if (!proc || proc.status === 'exited') {
     // As erlang:monitor/2 on a dead process: the old exit reason is not kept, the DOWN says noproc.
     queueMicrotask(() => onDown('noproc'));
-    return mref;
+    return watcher as unknown as MonitorRef;
   }
-  (proc.monitors ??= new Map()).set(mref, onDown);
-  monitorOwners.set(mref, proc);
-  return mref;
+  watcher.owner = proc;
+  proc.watch(watcher);
+  return watcher as unknown as MonitorRef;
 }
 
 /** Stop watching. Returns false if the monitor had already fired or been removed. */
 export function demonitor(mref: MonitorRef): boolean {
-  const proc = monitorOwners.get(mref);
-  if (!proc) return false;
-  monitorOwners.delete(mref);
-  return proc.monitors?.delete(mref) ?? false;
+  return (mref as unknown as Monitor).cancel();
 }
 
 /** Whether the process is running (started, not exited). */
@@ -244,14 +212,7 @@ export function kill(pid: Pid<never> | Pid<unknown>): void {
  * order, so everything sent before has been handled. For tests and debugging, not for logic.
  */
 export function getState(pid: Pid<never> | Pid<unknown>, timeoutMs = 5000): Promise<unknown> {
-  if (!isAlive(pid)) return Promise.reject(new OtpError('ERR_OTP_NOPROC', `no process ${pathOf(pid)}`));
-  return query<Envelope<unknown>, unknown>(pid, (replyTo) => ({ kind: 'get_state', replyTo }), queryTimeout(timeoutMs)).catch(
-    (err: unknown) => {
-      throw /timeout/i.test(describe(err))
-        ? new OtpError('ERR_OTP_TIMEOUT', `no state from ${pathOf(pid)} within ${timeoutMs} ms`)
-        : new OtpError('ERR_OTP_NOPROC', `no process ${pathOf(pid)}`, err);
-    },
-  );
+  return request<unknown, unknown>(pid as Pid<unknown>, (from) => ({ kind: 'get_state', from }), timeoutMs, 'state');
 }
 
 /**
@@ -288,18 +249,115 @@ export type Envelope<M> =
   | { readonly kind: 'msg'; readonly msg: M }
   | { readonly kind: 'timeout'; readonly ref: TimerRef; readonly msg: M }
   | { readonly kind: 'shutdown'; readonly reason: ExitReason }
-  | { readonly kind: 'get_state'; readonly replyTo: Ref<unknown> };
+  | { readonly kind: 'get_state'; readonly from: From<unknown> };
 
 type Status = 'starting' | 'running' | 'exiting' | 'exited';
 
 const processes = new WeakMap<object, Process<unknown, unknown>>();
-const monitorOwners = new WeakMap<MonitorRef, Process<unknown, unknown>>();
 let incarnation = 0;
 
-// nact's query throws a bare Error on a timeout of 0 and truncates to int32, so Infinity (OTP's
-// `infinity`) would time out at once; clamp into 1 ms .. the longest delay Node's timers allow.
-function queryTimeout(ms: number): number {
-  return Math.min(Math.max(1, ms), 2_147_483_647);
+/** Node's timers take at most 2^31-1 ms; a longer call timeout (or Infinity, OTP's `infinity`)
+ *  waits for ever, as OTP's `infinity` does: the monitor still ends it if the process dies. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/** Something told when a process exits: a monitor, or a call waiting for its reply. */
+interface Watcher {
+  down(reason: ExitReason): void;
+}
+
+/** A `monitor/2`: `onDown` once, unless cancelled first. */
+class Monitor implements Watcher {
+  owner: Process<unknown, unknown> | undefined;
+  readonly #onDown: (reason: ExitReason) => void;
+
+  constructor(onDown: (reason: ExitReason) => void) {
+    this.#onDown = onDown;
+  }
+
+  down(reason: ExitReason): void {
+    this.owner = undefined;
+    this.#onDown(reason);
+  }
+
+  cancel(): boolean {
+    const owner = this.owner;
+    this.owner = undefined;
+    return owner?.unwatch(this) ?? false;
+  }
+}
+
+/**
+ * One synchronous request in flight: the caller's `From` (the reply slot), its monitor on the
+ * callee and its timeout, in one object, since a call is made for every HTTP request. Whichever of
+ * reply, exit or timeout comes first settles the call; the others find it settled and do nothing.
+ */
+class PendingCall<R> implements Watcher {
+  #owner: Process<unknown, unknown> | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #resolve: ((value: R) => void) | undefined;
+  #reject!: (err: OtpError) => void;
+  readonly #pid: Pid<unknown>;
+  readonly #what: 'reply' | 'state';
+
+  constructor(owner: Process<unknown, unknown>, pid: Pid<unknown>, what: 'reply' | 'state') {
+    this.#owner = owner;
+    this.#pid = pid;
+    this.#what = what;
+  }
+
+  wait(timeoutMs: number, resolve: (value: R) => void, reject: (err: OtpError) => void): void {
+    this.#resolve = resolve;
+    this.#reject = reject;
+    if (timeoutMs < MAX_TIMER_MS) this.#timer = setTimeout(callTimedOut, Math.max(0, timeoutMs), this, timeoutMs);
+  }
+
+  settle(value: R): void {
+    const resolve = this.#resolve;
+    if (!this.#done()) return;
+    resolve?.(value);
+  }
+
+  down(reason: ExitReason): void {
+    this.#owner = undefined;
+    if (!this.#done()) return;
+    this.#reject(new OtpError('ERR_OTP_EXIT', `process ${pathOf(this.#pid)} exited during call: ${describe(reason)}`, reason));
+  }
+
+  timedOut(ms: number): void {
+    this.#timer = undefined;
+    if (!this.#done()) return;
+    this.#reject(new OtpError('ERR_OTP_TIMEOUT', `no ${this.#what} from ${pathOf(this.#pid)} within ${ms} ms`));
+  }
+
+  /** True the first time: the call is settled now, its monitor and timer let go. */
+  #done(): boolean {
+    if (this.#resolve === undefined) return false;
+    this.#resolve = undefined;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#owner?.unwatch(this);
+    this.#owner = undefined;
+    return true;
+  }
+}
+
+// A shared callback (the call rides as the timer's argument): no closure per call.
+function callTimedOut<R>(pending: PendingCall<R>, ms: number): void {
+  pending.timedOut(ms);
+}
+
+/** `gen:call`: monitor, send, wait for the reply, the exit or the timeout, whichever comes first. */
+function request<M, R>(pid: Pid<M>, make: (from: From<R>) => Envelope<M>, timeoutMs: number, what: 'reply' | 'state'): Promise<R> {
+  const proc = lookup(pid);
+  if (!proc || proc.status === 'exited') {
+    return Promise.reject(new OtpError('ERR_OTP_NOPROC', `no process ${pathOf(pid)}`));
+  }
+  const pending = new PendingCall<R>(proc, pid as Pid<unknown>, what);
+  proc.watch(pending);
+  return new Promise<R>((resolve, reject) => {
+    pending.wait(timeoutMs, resolve, reject);
+    dispatch(pid, make(pending as unknown as From<R>));
+  });
 }
 
 function lookup(pid: Ref<unknown>): Process<unknown, unknown> | undefined {
@@ -315,7 +373,8 @@ function actorName(label: string): string {
 class Process<S, M> {
   status: Status = 'starting';
   exitReason: ExitReason | undefined;
-  monitors: Map<MonitorRef, (reason: ExitReason) => void> | undefined;
+  /** Monitors and calls in flight, told of the exit. */
+  #watchers: Set<Watcher> | undefined;
   /** Processes spawned under this one's actor: nact stops their actors with ours, so we must
    *  also end them as processes (OTP's link from parent to child). */
   children: Set<Process<unknown, unknown>> | undefined;
@@ -342,6 +401,14 @@ class Process<S, M> {
       this.#container = ref;
     }
     return this.#container;
+  }
+
+  watch(w: Watcher): void {
+    (this.#watchers ??= new Set()).add(w);
+  }
+
+  unwatch(w: Watcher): boolean {
+    return this.#watchers?.delete(w) ?? false;
   }
 
   get name(): string | undefined {
@@ -388,31 +455,31 @@ class Process<S, M> {
     stopActor(this.#pid);
   }
 
-  async receive(env: Envelope<M>): Promise<undefined> {
+  /**
+   * One mailbox message. Synchronous when the behaviour's callback is (the common case, and the
+   * one every HTTP request takes): a promise is made only when a callback returns one.
+   */
+  receive(env: Envelope<M>): undefined | Promise<undefined> {
     switch (env.kind) {
       case 'init':
-        await this.#init();
-        return undefined;
+        return this.#init();
       case 'timeout':
         // The timer was cancelled after it fired: the flush OTP's cancel_timer does.
         if (!this.#timers.consume(env.ref)) return undefined;
-        await this.#handle(env.msg);
-        return undefined;
+        return this.#handle(env.msg);
       case 'msg':
-        await this.#handle(env.msg);
-        return undefined;
+        return this.#handle(env.msg);
       case 'shutdown':
-        if (this.status === 'running') await this.exit(env.reason, true);
-        return undefined;
+        return this.status === 'running' ? this.exit(env.reason, true) : undefined;
       case 'get_state':
-        if (this.status === 'running') dispatch(env.replyTo, this.#state);
+        if (this.status === 'running') reply(env.from, this.#state);
         return undefined;
     }
   }
 
-  async #init(): Promise<void> {
+  async #init(): Promise<undefined> {
     const outcome = await this.#core.init(this.#ctx);
-    if (this.status !== 'starting') return; // killed while init ran
+    if (this.status !== 'starting') return undefined; // killed while init ran
     if ('ok' in outcome) {
       this.#state = outcome.ok;
       this.status = 'running';
@@ -422,18 +489,23 @@ class Process<S, M> {
     } else {
       this.#fail('normal', { ignore: true });
     }
+    return undefined;
   }
 
-  async #handle(msg: M): Promise<void> {
-    if (this.status !== 'running') return;
-    const step = await this.#core.handle(this.#state as S, msg, this.#ctx);
-    if (this.status !== 'running') return; // killed while the handler awaited
+  #handle(msg: M): undefined | Promise<undefined> {
+    if (this.status !== 'running') return undefined;
+    const step = this.#core.handle(this.#state as S, msg, this.#ctx);
+    return step instanceof Promise ? step.then((s) => this.#step(s)) : this.#step(step);
+  }
+
+  #step(step: Step<S>): undefined | Promise<undefined> {
+    if (this.status !== 'running') return undefined; // killed while the handler awaited
     if ('next' in step) {
       this.#state = step.next;
-    } else {
-      this.#state = step.state;
-      await this.exit(step.stop, true);
+      return undefined;
     }
+    this.#state = step.state;
+    return this.exit(step.stop, true);
   }
 
   /** nact's onCrash: a handler threw or rejected. */
@@ -449,8 +521,8 @@ class Process<S, M> {
   }
 
   /** Leave: terminate (unless killed), stop the actor, then tell the link and the monitors. */
-  async exit(reason: ExitReason, runTerminate: boolean): Promise<void> {
-    if (this.status === 'exiting' || this.status === 'exited') return;
+  async exit(reason: ExitReason, runTerminate: boolean): Promise<undefined> {
+    if (this.status === 'exiting' || this.status === 'exited') return undefined;
     this.status = 'exiting';
     this.#timers.cancelAll();
     if (runTerminate) {
@@ -459,9 +531,10 @@ class Process<S, M> {
       } catch (err) {
         this.#ctx.logger.error({ pid: pathOf(this.#pid), reason: describe(err) }, `${this.#core.label} terminate threw`);
       }
-      if (this.status !== 'exiting') return; // killed while terminate ran: kill already notified
+      if (this.status !== 'exiting') return undefined; // killed while terminate ran: kill already notified
     }
     this.#finish(reason);
+    return undefined;
   }
 
   kill(): void {
@@ -501,14 +574,9 @@ class Process<S, M> {
       const onExit = this.#opts.onExit;
       notify(() => onExit(this.#pid, reason));
     }
-    const monitors = this.monitors;
-    this.monitors = undefined;
-    if (monitors) {
-      for (const [mref, onDown] of monitors) {
-        monitorOwners.delete(mref);
-        notify(() => onDown(reason));
-      }
-    }
+    const watchers = this.#watchers;
+    this.#watchers = undefined;
+    if (watchers) for (const w of watchers) notify(() => w.down(reason));
     if (!isNormalExit(reason) && reason !== 'killed') {
       this.#ctx.logger.debug({ pid: pathOf(this.#pid), reason: describe(reason) }, `${this.#core.label} exited`);
     }
@@ -522,9 +590,9 @@ class Process<S, M> {
     if (this.#opts.name !== undefined) unregister(this.#parent, this.#opts.name, this.#pid);
     stopActor(this.#pid);
     this.#orphanChildren();
-    const monitors = this.monitors;
-    this.monitors = undefined;
-    if (monitors) for (const [mref, onDown] of monitors) { monitorOwners.delete(mref); onDown(reason); }
+    const watchers = this.#watchers;
+    this.#watchers = undefined;
+    if (watchers) for (const w of watchers) w.down(reason);
     this.#ack(result ?? { error: reason });
   }
 
