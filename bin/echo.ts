@@ -44,11 +44,10 @@ const config = loadConfig(process.argv.slice(2), process.env, 8081);
 await runServer(config, {
   name: 'comet-fsm echo',
   routes: adminRoutes,
-  hooks: (comet) => ({
-    onMessage(sid, data) {
-      comet().handlePacket(sid, data).catch((err: unknown) => {
-        config.logger.warn({ sid, err: String(err) }, 'echo: packet refused');
-      });
+  // The echo is pushed in place, inside the event that delivered the message: no second event.
+  hooks: () => ({
+    onMessage(_sid, data, session) {
+      session.push(data);
     },
   }),
 });

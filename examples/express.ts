@@ -32,8 +32,10 @@ export async function startExpressExample(
 ): Promise<RunningExample> {
   const comet = await createCometServer({
     ...options,
-    onMessage(sid, data) {
-      comet.handlePacket(sid, data).catch((err: unknown) => console.error('echo refused:', err));
+    onMessage(_sid, data, session) {
+      // In place, inside the FSM: the echo answers the request that carried the message. It
+      // throws (logged by comet-fsm as a hook failure) when the session's queue is full.
+      session.push(data);
     },
   });
 

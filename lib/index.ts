@@ -7,7 +7,8 @@ export {
   type CometServer, type CometServerOptions,
 } from './comet/server.js';
 export { createCometApi, type CometApi, type ApiReply, type SocketWatch } from './comet/api.js';
-export type { SessionEndReason, SessionHooks, ConnectionState, ConnectionEvent } from './comet/connection.js';
+export type { SessionEndReason, SessionHooks, SessionContext, ConnectionState, ConnectionEvent } from './comet/connection.js';
+export { ERR_SESSION_CONTEXT_STALE } from './comet/connection.js';
 export { CometError, HTTP_STATUS, isCometError, type CometErrorCode } from './comet/errors.js';
 export type { Sid, Rid, Seq } from './comet/ids.js';
 export { DEFAULT_MAX_QUEUE } from './comet/outbox.js';

@@ -20,7 +20,9 @@ import type { Logger } from '../otp/logger.js';
 import type { TimerRef } from '../otp/timers.js';
 import { asRid, type Rid, type Seq, type Sid } from './ids.js';
 import { Inbox, RID_WINDOW, type Batch } from './inbox.js';
-import { Outbox } from './outbox.js';
+import { Outbox, type PushResult } from './outbox.js';
+import { assertSendable } from './api.js';
+import { CometError } from './errors.js';
 import type { Packet } from './wire.js';
 import type { ConnectionStats } from './stats.js';
 
@@ -58,11 +60,34 @@ export type ConnectionEvent =
   | { readonly type: 'wait_timeout' }
   | { readonly type: 'dietimer' };
 
-/** The application hooks a connection calls. Errors they throw are logged, never fatal. */
+/**
+ * What `onMessage` can do to its own session while it runs: push a packet in place, as a gen_fsm
+ * callback changes its own state, without sending the session a message. A push that answers the
+ * request carrying the message (the echo case) costs no extra event.
+ */
+export interface SessionContext {
+  readonly sid: Sid;
+  /**
+   * Queue `data` for this session, now; returns its seq. Only while `onMessage` runs (its
+   * synchronous part): after an `await` the FSM has moved on, so use `CometServer.handlePacket`.
+   * @throws CometError `bad_request` (not JSON-serialisable), `overloaded` (queue full),
+   *   `unknown_session` (the session is ending); an Error with code `ERR_COMET_SESSION_CONTEXT_STALE`
+   *   when called after `onMessage` returned.
+   */
+  push(data: unknown): Seq;
+}
+
+/** Code of the error `SessionContext.push` throws once its `onMessage` has returned. */
+export const ERR_SESSION_CONTEXT_STALE = 'ERR_COMET_SESSION_CONTEXT_STALE';
+
+/**
+ * The application hooks a connection calls. Errors they throw are logged, never fatal. They are
+ * called as plain functions (`createCometServer` calls its options' methods on the options).
+ */
 export interface SessionHooks {
-  onSession?(sid: Sid): void | Promise<void>;
-  onMessage?(sid: Sid, data: unknown): void | Promise<void>;
-  onSessionEnd?(sid: Sid, reason: SessionEndReason): void | Promise<void>;
+  readonly onSession?: (sid: Sid) => void | Promise<void>;
+  readonly onMessage?: (sid: Sid, data: unknown, session: SessionContext) => void | Promise<void>;
+  readonly onSessionEnd?: (sid: Sid, reason: SessionEndReason) => void | Promise<void>;
 }
 
 export interface ConnectionConfig {
@@ -124,7 +149,7 @@ export const connection: GenFsm<{ sid: Sid; config: ConnectionConfig }, Connecti
     };
     startDietimer(data, ctx);
     config.onStarted?.(sid, ctx.self);
-    callHook(data, 'onSession', () => config.hooks.onSession?.(sid));
+    callHook(data, 'onSession', config.hooks.onSession, sid);
     return { ok: 'waiting', data };
   },
 
@@ -192,10 +217,10 @@ export const connection: GenFsm<{ sid: Sid; config: ConnectionConfig }, Connecti
     // answered with what there is, so a held poll never blocks a server's close.
     if (d.held) answerHeld(d, ctx);
     if (d.config.stats) d.config.stats.queued -= d.outbox.size;
-    deliverBuffered(d);
+    deliverBuffered(d, ctx);
     const why = endReason(reason);
     d.config.onEnded?.(d.sid, why);
-    callHook(d, 'onSessionEnd', () => d.config.hooks.onSessionEnd?.(d.sid, why));
+    callHook(d, 'onSessionEnd', d.config.hooks.onSessionEnd, d.sid, why);
   },
 };
 
@@ -204,33 +229,45 @@ export const connection: GenFsm<{ sid: Sid; config: ConnectionConfig }, Connecti
 // ---------------------------------------------------------------------------------------------
 
 function request(ev: Extract<ConnectionEvent, { type: 'request' }>, d: ConnectionData, ctx: Ctx): T {
-  const accepted = accept(ev.rid, ev.messages, d);
-  if (accepted !== undefined) {
-    ctx.reply(ev.from, accepted);
+  const accepted = d.inbox.accept(ev.rid, ev.messages);
+  if (accepted.kind === 'bad_rid') {
+    ctx.reply(ev.from, badRid(ev.rid, d));
     return settle(d, ctx);
   }
+  poll(ev, d, ctx);
+  // The messages go to the application after the poll is settled, as the raw loop does: a packet
+  // pushed in reply then answers the request held now (often this very one), with no second
+  // response carrying the same packet.
+  if (accepted.kind === 'deliver') deliver(d, accepted.batches, ctx, true);
+  return settle(d, ctx);
+}
+
+/** The polling half of a request: answer it, or hold it. */
+function poll(ev: Extract<ConnectionEvent, { type: 'request' }>, d: ConnectionData, ctx: Ctx): void {
   const ackAdvanced = applyAck(ev.ack, d);
   if (d.outbox.isFull && !ackAdvanced && d.sentUpTo >= d.outbox.lastSeq) {
     ctx.reply(ev.from, { kind: 'error', code: 'overloaded', message: 'packet queue full and not acknowledged' });
-    return settle(d, ctx);
+    return;
   }
   // A second request while one is held: the older one is answered at once, the new one held.
   if (d.held) answerHeld(d, ctx);
   if (d.outbox.hasPending) {
     ctx.reply(ev.from, respond(ev.rid, d));
     startDietimer(d, ctx); // the client is alive: restart the inactivity count
-    return settle(d, ctx);
+    return;
   }
   hold(ev, d, ctx);
-  return { next: 'have_request', data: d };
 }
 
 function terminate(ev: Extract<ConnectionEvent, { type: 'terminate' }>, d: ConnectionData, ctx: Ctx): T {
-  const accepted = accept(ev.rid, [], d);
-  if (accepted !== undefined) {
-    ctx.reply(ev.from, accepted);
+  const accepted = d.inbox.accept(ev.rid, []);
+  if (accepted.kind === 'bad_rid') {
+    ctx.reply(ev.from, badRid(ev.rid, d));
     return settle(d, ctx);
   }
+  // Messages a terminate unblocks (buffered behind its rid) reach the application; the session
+  // ends with this event, so there is nothing left to push to.
+  if (accepted.kind === 'deliver') deliver(d, accepted.batches, ctx, false);
   applyAck(ev.ack, d);
   if (d.held) answerHeld(d, ctx);
   ctx.reply(ev.from, respond(ev.rid, d));
@@ -238,39 +275,80 @@ function terminate(ev: Extract<ConnectionEvent, { type: 'terminate' }>, d: Conne
 }
 
 function packet(ev: Extract<ConnectionEvent, { type: 'packet' }>, d: ConnectionData, ctx: Ctx): T {
-  const pushed = d.outbox.push(ev.data);
+  const pushed = pushPacket(ev.data, d, ctx);
+  if (ev.from) ctx.reply(ev.from, pushed.ok ? { ok: true, seq: pushed.seq } : { ok: false, code: 'overloaded' });
+  // A broadcast has nobody to tell: say it here rather than drop the packet silently.
+  else if (!pushed.ok) d.config.logger.warn({ sid: d.sid, queued: d.outbox.size }, 'packet refused: queue full');
+  return settle(d, ctx);
+}
+
+/** Queue a packet; a held request is answered with it at once. */
+function pushPacket(data: unknown, d: ConnectionData, ctx: Ctx): PushResult {
+  const pushed = queuePacket(data, d);
+  if (d.held && pushed.ok) answerHeld(d, ctx);
+  return pushed;
+}
+
+function queuePacket(data: unknown, d: ConnectionData): PushResult {
+  const pushed = d.outbox.push(data);
   const stats = d.config.stats;
   if (stats) {
     if (pushed.ok) { stats.packetsOut++; stats.queued++; } else stats.packetsRefused++;
   }
-  if (ev.from) ctx.reply(ev.from, pushed.ok ? { ok: true, seq: pushed.seq } : { ok: false, code: 'overloaded' });
-  // A broadcast has nobody to tell: say it here rather than drop the packet silently.
-  else if (!pushed.ok) d.config.logger.warn({ sid: d.sid, queued: d.outbox.size }, 'packet refused: queue full');
-  if (d.held && pushed.ok) answerHeld(d, ctx);
-  return settle(d, ctx);
+  return pushed;
 }
 
-/** Check the rid and deliver the messages; an error outcome if the rid is out of the window. */
-function accept(rid: Rid, messages: readonly unknown[], d: ConnectionData): RequestOutcome | undefined {
-  const r = d.inbox.accept(rid, messages);
-  switch (r.kind) {
-    case 'bad_rid':
-      return { kind: 'error', code: 'bad_rid', message: `rid ${rid} is more than 16 away from ${d.inbox.highestSeen}` };
-    case 'duplicate': // a retransmission: its messages were delivered the first time
-    case 'buffered': // a lower rid is still on its way: these messages wait for it
-      return undefined;
-    case 'deliver':
-      deliver(d, r.batches);
-      return undefined;
-  }
+function badRid(rid: Rid, d: ConnectionData): RequestOutcome {
+  return { kind: 'error', code: 'bad_rid', message: `rid ${rid} is more than 16 away from ${d.inbox.highestSeen}` };
 }
 
-function deliver(d: ConnectionData, batches: readonly Batch[]): void {
+/**
+ * Hand delivered messages to `onMessage`, in order. `open`: whether its SessionContext may push
+ * (not while the session is ending: the packets could never be sent).
+ */
+function deliver(d: ConnectionData, batches: readonly Batch[], ctx: Ctx, open: boolean): void {
+  const onMessage = d.config.hooks.onMessage;
+  const session = new InPlace(d, open);
   for (const batch of batches) {
     for (const data of batch) {
       if (d.config.stats) d.config.stats.messagesIn++;
-      callHook(d, 'onMessage', () => d.config.hooks.onMessage?.(d.sid, data));
+      callHook(d, 'onMessage', onMessage, d.sid, data, session);
     }
+  }
+  session.close();
+  // Everything the hooks pushed goes out together, in one response to the held request.
+  if (d.held && d.outbox.hasPending) answerHeld(d, ctx);
+}
+
+/** The SessionContext of one delivery: valid until `deliver` returns. */
+class InPlace implements SessionContext {
+  readonly sid: Sid;
+  #d: ConnectionData | undefined;
+  readonly #open: boolean;
+
+  constructor(d: ConnectionData, open: boolean) {
+    this.sid = d.sid;
+    this.#d = d;
+    this.#open = open;
+  }
+
+  push(data: unknown): Seq {
+    const d = this.#d;
+    if (d === undefined) {
+      throw Object.assign(
+        new Error('session.push is only valid while onMessage runs; after an await, use handlePacket(sid, data)'),
+        { code: ERR_SESSION_CONTEXT_STALE },
+      );
+    }
+    if (!this.#open) throw new CometError('unknown_session', 'the session is ending');
+    assertSendable(data);
+    const pushed = queuePacket(data, d);
+    if (!pushed.ok) throw new CometError('overloaded', 'the session\'s packet queue is full');
+    return pushed.seq;
+  }
+
+  close(): void {
+    this.#d = undefined;
   }
 }
 
@@ -281,11 +359,11 @@ function deliver(d: ConnectionData, batches: readonly Batch[]): void {
  * empty: had one carried messages, the client never saw it accepted and re-sends them on its next
  * session. Bounded: the buffered rids lie within RID_WINDOW above nextExpected.
  */
-function deliverBuffered(d: ConnectionData): void {
+function deliverBuffered(d: ConnectionData, ctx: Ctx): void {
   const from = d.inbox.nextExpected;
   for (let rid = from; d.inbox.bufferedCount > 0 && rid <= from + RID_WINDOW; rid++) {
     const r = d.inbox.accept(asRid(rid), []);
-    if (r.kind === 'deliver') deliver(d, r.batches);
+    if (r.kind === 'deliver') deliver(d, r.batches, ctx, false);
   }
 }
 
@@ -348,16 +426,20 @@ function endReason(reason: ExitReason): SessionEndReason {
 }
 
 /** Application code runs inside the FSM; its failures are logged and the session goes on. */
-function callHook(d: ConnectionData, hook: keyof SessionHooks, run: () => void | Promise<void>): void {
-  const report = (err: unknown): void => {
-    d.config.logger.error({ sid: d.sid, hook, err: err instanceof Error ? err.message : String(err) }, 'application hook failed');
-  };
+function callHook<A extends unknown[]>(
+  d: ConnectionData, hook: keyof SessionHooks, fn: ((...args: A) => void | Promise<void>) | undefined, ...args: A
+): void {
+  if (fn === undefined) return;
   try {
-    const r = run();
-    if (r instanceof Promise) r.catch(report);
+    const r = fn(...args);
+    if (r instanceof Promise) r.catch((err: unknown) => reportHook(d, hook, err));
   } catch (err) {
-    report(err);
+    reportHook(d, hook, err);
   }
+}
+
+function reportHook(d: ConnectionData, hook: keyof SessionHooks, err: unknown): void {
+  d.config.logger.error({ sid: d.sid, hook, err: err instanceof Error ? err.message : String(err) }, 'application hook failed');
 }
 
 function maybeFault(d: ConnectionData, ev: ConnectionEvent): void {

@@ -141,7 +141,7 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
   // Called as plain functions, so an options object's methods keep working unbound.
   const hooks: SessionHooks = {
     onSession: (sid) => options.onSession?.(sid),
-    onMessage: (sid, data) => options.onMessage?.(sid, data),
+    onMessage: (sid, data, session) => options.onMessage?.(sid, data, session),
     onSessionEnd: (sid, why) => options.onSessionEnd?.(sid, why),
   };
   const started = await startCometSup(system, {
