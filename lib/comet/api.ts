@@ -85,9 +85,10 @@ export function createCometApi(deps: CometApiDeps): CometApi {
     }
   }
 
-  async function handleJson(body: unknown, socket: SocketWatch): Promise<ApiReply> {
+  // Not async: it only routes, so it keeps no frame of its own alive while a request is held.
+  function handleJson(body: unknown, socket: SocketWatch): Promise<ApiReply> {
     const decoded = decodeFrame(body);
-    if (!decoded.ok) return error(decoded.code, decoded.message);
+    if (!decoded.ok) return Promise.resolve(error(decoded.code, decoded.message));
     const frame = decoded.frame;
     switch (frame.type) {
       case 'setup':

@@ -35,7 +35,18 @@ export function createMetrics(src: MetricsSources, registry: Registry = new Regi
   fromStat('comet_messages_in_total', 'Client messages delivered to the application', () => src.stats.messagesIn);
   fromStat('comet_packets_out_total', 'Packets accepted into session queues', () => src.stats.packetsOut);
   fromStat('comet_packets_refused_total', 'Packets refused: session queue full', () => src.stats.packetsRefused);
-  const requests = new Counter({ name: 'comet_http_requests_total', help: 'Responses on the comet endpoint, by status', labelNames: ['status'], registers });
+  // Counted in a plain map per status and handed to prom-client at scrape time: its label lookup
+  // (a key built from the labels object) would otherwise run on every response.
+  const responses = new Map<number, { count: number; seen: number }>();
+  new Counter({
+    name: 'comet_http_requests_total', help: 'Responses on the comet endpoint, by status', labelNames: ['status'], registers,
+    collect() {
+      for (const [status, c] of responses) {
+        if (c.count > c.seen) this.inc({ status: String(status) }, c.count - c.seen);
+        c.seen = c.count;
+      }
+    },
+  });
   const restarts = new Counter({ name: 'comet_supervisor_restarts_total', help: 'Children restarted by a supervisor, by child id', labelNames: ['supervisor', 'child'], registers });
 
   function fromStat(name: string, help: string, read: () => number): void {
@@ -53,7 +64,9 @@ export function createMetrics(src: MetricsSources, registry: Registry = new Regi
   return {
     registry,
     response(status) {
-      requests.inc({ status: String(status) });
+      const c = responses.get(status);
+      if (c) c.count++;
+      else responses.set(status, { count: 1, seen: 0 });
     },
     countRestarts(logger) {
       return {

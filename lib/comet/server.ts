@@ -238,9 +238,11 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
     registry: metrics?.registry,
     healthy: () => !closing && !fatal,
   };
+  // One listener function for every response ('finish' fires once; `this` is the response).
+  const countResponse = metrics ? function (this: ServerResponse): void { metrics.response(this.statusCode); } : undefined;
   const handler: CometHandler = (req, res, next) => {
     if (serveOps(ops, pathnameOf(req.url), req, res)) return;
-    if (metrics) res.once('finish', () => metrics.response(res.statusCode));
+    if (countResponse) res.on('finish', countResponse);
     cometHandler(req, res, next);
   };
 

@@ -30,15 +30,10 @@ export function localRouter(system: ParentRef): SessionRouter {
   const find = (sid: Sid): FsmRef<ConnectionEvent> | undefined =>
     whereis(system, connectionName(sid)) as FsmRef<ConnectionEvent> | undefined;
   return {
-    async call<R>(sid: Sid, make: (from: From<R>) => ConnectionEvent, timeoutMs: number): Promise<R> {
+    call<R>(sid: Sid, make: (from: From<R>) => ConnectionEvent, timeoutMs: number): Promise<R> {
       const fsm = find(sid);
-      if (!fsm) throw unknown(sid);
-      try {
-        return await genFsm.syncSendEvent(fsm, make, timeoutMs);
-      } catch (err) {
-        if (err instanceof OtpError && (err.code === 'ERR_OTP_NOPROC' || err.code === 'ERR_OTP_EXIT')) throw unknown(sid, err);
-        throw err;
-      }
+      if (!fsm) return Promise.reject(unknown(sid));
+      return genFsm.syncSendEvent(fsm, make, timeoutMs).catch(gone);
     },
     cast(sid, event) {
       const fsm = find(sid);
@@ -49,7 +44,13 @@ export function localRouter(system: ParentRef): SessionRouter {
   };
 }
 
-function unknown(_sid: Sid, cause?: unknown): CometError {
+/** A session that ended before it could answer is, to the caller, a session that does not exist. */
+function gone(err: unknown): never {
+  if (err instanceof OtpError && (err.code === 'ERR_OTP_NOPROC' || err.code === 'ERR_OTP_EXIT')) throw unknown(undefined, err);
+  throw err;
+}
+
+function unknown(_sid: Sid | undefined, cause?: unknown): CometError {
   // The sid is the only credential: never echo it back in an error.
   return new CometError('unknown_session', 'no such session', cause === undefined ? undefined : { cause });
 }

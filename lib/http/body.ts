@@ -35,16 +35,22 @@ type Failure = Extract<ReadJsonBodyResult, { ok: false }>;
 
 const failure = (code: BodyErrorCode, message: string): Failure => ({ ok: false, code, message });
 
+// Strict UTF-8; one decoder serves every request (a non-streaming decode keeps no state).
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 /** Why the Content-Type (or Content-Encoding) is refused, or undefined when it is acceptable. */
 function mediaTypeProblem(req: IncomingMessage): string | undefined {
   const header = req.headers['content-type'];
   if (header === undefined || header === '') return 'Content-Type must be application/json';
-  // content-type 2.x is lenient (it never throws on a string): junk parses to a type that is not ours.
-  const { type, parameters } = parseContentType(header);
-  const charset = parameters['charset'];
-  if (type !== 'application/json') return 'Content-Type must be application/json';
-  if (charset !== undefined && charset.toLowerCase() !== 'utf-8') {
-    return 'charset must be utf-8 (or omitted)';
+  // What every client sends needs no parser; anything else goes through content-type.
+  if (header !== 'application/json') {
+    // content-type 2.x is lenient (it never throws on a string): junk parses to a type that is not ours.
+    const { type, parameters } = parseContentType(header);
+    const charset = parameters['charset'];
+    if (type !== 'application/json') return 'Content-Type must be application/json';
+    if (charset !== undefined && charset.toLowerCase() !== 'utf-8') {
+      return 'charset must be utf-8 (or omitted)';
+    }
   }
   // A compressed body would only fail later as bad_json; 415 names the real problem (RFC 9110 15.5.16).
   const encoding = req.headers['content-encoding'];
@@ -145,7 +151,7 @@ export async function readJsonBody(req: IncomingMessage, opts: ReadJsonBodyOptio
   if (raw.length === 0) return failure('bad_json', 'body is empty; send one JSON object');
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(raw);
+    text = UTF8.decode(raw);
   } catch {
     return failure('bad_json', 'body is not valid UTF-8');
   }

@@ -43,21 +43,21 @@ function writeJson(
   headers: ResponseHeaders | undefined,
   forceClose: boolean,
 ): boolean {
-  res.statusCode = status;
   if (headers !== undefined) {
     for (const name of Object.keys(headers)) {
       const value = headers[name];
       if (value !== undefined) res.setHeader(name, value);
     }
   }
-  res.setHeader('Content-Type', JSON_CONTENT_TYPE);
-  res.setHeader('Cache-Control', 'no-store');
-  res.setHeader('X-Content-Type-Options', 'nosniff');
-  res.setHeader('Content-Length', Buffer.byteLength(payload));
+  const length = String(Buffer.byteLength(payload));
+  // One flat list through writeHead: no per-header map entries, which every response would
+  // otherwise pay for (node merges it over headers set earlier, and these win, as documented).
   // With `Connection: close` node ends the socket once the reply is flushed (res._last ->
   // socket.destroySoon()) and never calls req._dump(), so the unread rest of an upload stays
   // in the kernel and is discarded with the connection instead of being read.
-  if (forceClose || bodyLeftUnread(res.req)) res.setHeader('Connection', 'close');
+  res.writeHead(status, forceClose || bodyLeftUnread(res.req)
+    ? ['Content-Type', JSON_CONTENT_TYPE, 'Cache-Control', 'no-store', 'X-Content-Type-Options', 'nosniff', 'Content-Length', length, 'Connection', 'close']
+    : ['Content-Type', JSON_CONTENT_TYPE, 'Cache-Control', 'no-store', 'X-Content-Type-Options', 'nosniff', 'Content-Length', length]);
   res.end(payload);
   return true;
 }
