@@ -11,7 +11,7 @@
  */
 import { OtpError, type ExitReason } from './errors.js';
 import * as proc from './proc_lib.js';
-import type { From, Link, Pid, ProcessContext, ProcessCore, StartOptions, StartResult, Step } from './proc_lib.js';
+import type { From, InitOutcome, Link, Pid, ProcessContext, ProcessCore, StartOptions, StartResult, Step } from './proc_lib.js';
 import type { TimerRef } from './timers.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -126,55 +126,96 @@ interface Current<N extends string, D> {
 }
 
 function core<Args, N extends string, D, E>(b: GenFsm<Args, N, D, E>, args: Args): ProcessCore<Current<N, D>, E> {
-  const isState = (n: unknown): n is N => typeof n === 'string' && Object.hasOwn(b.states, n);
+  return new FsmCore(b, args);
+}
+
+// Classes rather than objects of closures: thousands of FSMs live at once, and prototype methods
+// cost a process nothing where each closure (with its context) costs every process ~60 bytes.
+class FsmCore<Args, N extends string, D, E> implements ProcessCore<Current<N, D>, E> {
+  readonly label = 'gen_fsm';
+  readonly #b: GenFsm<Args, N, D, E>;
+  readonly #args: Args;
   // One context object per process, its `state` field updated as the machine moves, so a
-  // transition allocates nothing beyond the state record (thousands of FSMs live at once).
-  let fctx: (FsmContext<E> & { state: string }) | undefined;
-  const fsmContext = (ctx: ProcessContext<E>, state: string): FsmContext<E> => {
-    fctx ??= {
-      self: ctx.self,
-      state,
-      logger: ctx.logger,
-      clock: ctx.clock,
-      startTimer: (ms, event) => ctx.startTimer(ms, event),
-      cancelTimer: (ref) => ctx.cancelTimer(ref),
-      isTimerLive: (ref) => ctx.isTimerLive(ref),
-      reply: proc.reply,
-    };
-    fctx.state = state;
-    return fctx;
-  };
-  const step = (cur: Current<N, D>, t: Transition<N, D>): Step<Current<N, D>> => {
+  // transition allocates nothing beyond the state record.
+  #fctx: FsmCtx<E> | undefined;
+
+  constructor(b: GenFsm<Args, N, D, E>, args: Args) {
+    this.#b = b;
+    this.#args = args;
+  }
+
+  async init(ctx: ProcessContext<E>): Promise<InitOutcome<Current<N, D>>> {
+    const r = await this.#b.init(this.#args, this.#context(ctx, 'init'));
+    if (typeof r === 'object' && r !== null) {
+      if ('ok' in r && this.#isState(r.ok)) return { ok: { state: r.ok, data: r.data } };
+      if ('stop' in r) return { stop: r.stop };
+      if ('ignore' in r && r.ignore === true) return { ignore: true };
+    }
+    throw badReturn(r, 'init');
+  }
+
+  handle(cur: Current<N, D>, event: E, ctx: ProcessContext<E>): Step<Current<N, D>> | Promise<Step<Current<N, D>>> {
+    const t = this.#b.states[cur.state](event, cur.data, this.#context(ctx, cur.state));
+    // A state function that returns a promise is awaited; a plain one (every state of the
+    // connection FSM) runs the whole transition in this turn, with no promise made.
+    return t instanceof Promise ? t.then((v) => this.#step(cur, v)) : this.#step(cur, t);
+  }
+
+  async terminate(reason: ExitReason, cur: Current<N, D>, ctx: ProcessContext<E>): Promise<void> {
+    // cur is undefined only if init never completed, and then terminate is not called.
+    await this.#b.terminate?.(reason, cur.state, cur.data, this.#context(ctx, cur.state));
+  }
+
+  #step(cur: Current<N, D>, t: Transition<N, D>): Step<Current<N, D>> {
     if (typeof t === 'object' && t !== null) {
-      if ('next' in t && isState(t.next)) {
+      if ('next' in t && this.#isState(t.next)) {
         return { next: t.next === cur.state && t.data === cur.data ? cur : { state: t.next, data: t.data } };
       }
       if ('stop' in t) return { stop: t.stop, state: { state: cur.state, data: t.data } };
     }
     throw badReturn(t, cur.state);
-  };
-  return {
-    label: 'gen_fsm',
-    async init(ctx) {
-      const r = await b.init(args, fsmContext(ctx, 'init'));
-      if (typeof r === 'object' && r !== null) {
-        if ('ok' in r && isState(r.ok)) return { ok: { state: r.ok, data: r.data } };
-        if ('stop' in r) return { stop: r.stop };
-        if ('ignore' in r && r.ignore === true) return { ignore: true };
-      }
-      throw badReturn(r, 'init');
-    },
-    handle(cur, event, ctx): Step<Current<N, D>> | Promise<Step<Current<N, D>>> {
-      const t = b.states[cur.state](event, cur.data, fsmContext(ctx, cur.state));
-      // A state function that returns a promise is awaited; a plain one (every state of the
-      // connection FSM) runs the whole transition in this turn, with no promise made.
-      return t instanceof Promise ? t.then((v) => step(cur, v)) : step(cur, t);
-    },
-    async terminate(reason, cur, ctx) {
-      // cur is undefined only if init never completed, and then terminate is not called.
-      await b.terminate?.(reason, cur.state, cur.data, fsmContext(ctx, cur.state));
-    },
-  };
+  }
+
+  #isState(n: unknown): n is N {
+    return typeof n === 'string' && Object.hasOwn(this.#b.states, n);
+  }
+
+  #context(ctx: ProcessContext<E>, state: string): FsmContext<E> {
+    const fctx = (this.#fctx ??= new FsmCtx(ctx));
+    fctx.state = state;
+    return fctx;
+  }
+}
+
+class FsmCtx<E> implements FsmContext<E> {
+  state = 'init';
+  readonly self: FsmRef<E>;
+  readonly logger: ProcessContext<E>['logger'];
+  readonly clock: ProcessContext<E>['clock'];
+  readonly #ctx: ProcessContext<E>;
+
+  constructor(ctx: ProcessContext<E>) {
+    this.self = ctx.self;
+    this.logger = ctx.logger;
+    this.clock = ctx.clock;
+    this.#ctx = ctx;
+  }
+
+  startTimer(ms: number, event: E): TimerRef {
+    return this.#ctx.startTimer(ms, event);
+  }
+
+  cancelTimer(ref: TimerRef): boolean {
+    return this.#ctx.cancelTimer(ref);
+  }
+
+  isTimerLive(ref: TimerRef): boolean {
+    return this.#ctx.isTimerLive(ref);
+  }
+
+  reply<R>(from: From<R>, value: R): void {
+    proc.reply(from, value);
+  }
 }
 
 function badReturn(value: unknown, state: string): OtpError {

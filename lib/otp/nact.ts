@@ -53,12 +53,16 @@ export function spawnActor<S, M>(
   handle: (state: S, msg: M) => S | Promise<S>,
   props: SpawnProps<S, M>,
 ): Ref<M> {
-  const f = (state: S, msg: M): S | Promise<S> => handle(state, msg);
-  return nact.spawn<ParentRef, typeof f>(parent, f, name, {
+  // Passed through as given (pass shared functions): every wrapper here would cost each actor a
+  // closure, and so does nact's default afterStop.
+  return nact.spawn<ParentRef, typeof handle>(parent, handle, name, {
     initialState: props.initialState,
-    onCrash: (msg: M | undefined, err: Error | undefined, ctx) => props.onCrash(msg, err, ctx),
+    onCrash: props.onCrash as (msg: M | undefined, err: Error | undefined, ctx: CrashContext) => symbol | Promise<symbol>,
+    afterStop: noop,
   });
 }
+
+const noop = (): void => {};
 
 // nact's dispatch builds a fresh `Nobody` sender (three objects) for every message sent without
 // one. comet-fsm never reads the sender (replies travel in the message), so every message shares

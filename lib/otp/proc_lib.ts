@@ -105,9 +105,11 @@ export async function start<S, M>(parent: ParentRef, core: ProcessCore<S, M>, op
   const proc = new Process<S, M>(core, opts);
   let pid: Pid<M>;
   try {
-    pid = spawnActor<undefined, Envelope<M>>(parent, actorName(opts.name ?? core.label), (_s, env) => proc.receive(env), {
-      initialState: undefined,
-      onCrash: (_msg, err, ctx) => proc.crashed(err, ctx),
+    // The actor's state is its Process, so its handlers are shared functions, not two closures
+    // per process (thousands of sessions live at once).
+    pid = spawnActor<Process<S, M>, Envelope<M>>(parent, actorName(core.label), receiveEnvelope, {
+      initialState: proc,
+      onCrash: onActorCrash,
     }) as Pid<M>;
   } catch (err) {
     return { error: new OtpError('ERR_OTP_NOPROC', `cannot spawn under a parent that is not running: ${describe(err)}`, err) };
@@ -125,7 +127,9 @@ export async function start<S, M>(parent: ParentRef, core: ProcessCore<S, M>, op
 
 /** Start linked to `link` (a supervisor's): its `onExit` hears of the exit. */
 export function startLink<S, M>(link: Link, core: ProcessCore<S, M>, opts: StartOptions = {}): Promise<StartResult<Pid<M>>> {
-  return start(link.parent, core, { ...opts, onExit: link.onExit });
+  // A literal, not `{ ...opts, onExit }`: a spread copy of the caller's options gave every
+  // started process an object of its own hidden class (~170 bytes per session).
+  return start(link.parent, core, { name: opts.name, clock: opts.clock, logger: opts.logger, onExit: link.onExit });
 }
 
 /** Put a message in the process's mailbox. Sending to a dead process is a no-op, as in Erlang. */
@@ -364,8 +368,49 @@ function lookup(pid: Ref<unknown>): Process<unknown, unknown> | undefined {
   return processes.get(pid);
 }
 
+/** The actor's behaviour, shared by every process: its state is the Process itself. */
+function receiveEnvelope<S, M>(proc: Process<S, M>, env: Envelope<M>): Process<S, M> | Promise<Process<S, M>> {
+  const r = proc.receive(env);
+  return r === undefined ? proc : r.then(() => proc);
+}
+
+function onActorCrash(_msg: unknown, err: unknown, ctx: CrashContext): symbol | Promise<symbol> {
+  const proc = lookup((ctx as unknown as { self: Ref<unknown> }).self);
+  return proc ? proc.crashed(err, ctx) : stopDecision(ctx);
+}
+
+/** The context a process's callbacks see: prototype methods, so it costs a process one object. */
+class ProcessCtx<M> implements ProcessContext<M> {
+  readonly self: Pid<M>;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly #timers: TimerTable;
+
+  constructor(self: Pid<M>, clock: Clock, logger: Logger, timers: TimerTable) {
+    this.self = self;
+    this.clock = clock;
+    this.logger = logger;
+    this.#timers = timers;
+  }
+
+  startTimer(ms: number, msg: M): TimerRef {
+    const pid = this.self;
+    return this.#timers.start(ms, (ref) => dispatch(pid, { kind: 'timeout', ref, msg }));
+  }
+
+  cancelTimer(ref: TimerRef): boolean {
+    return this.#timers.cancel(ref);
+  }
+
+  isTimerLive(ref: TimerRef): boolean {
+    return this.#timers.isLive(ref);
+  }
+}
+
 // nact names allow only RFC1738 characters; the counter makes every incarnation's path unique,
-// so a stale Pid can never reach a restarted child.
+// so a stale Pid can never reach a restarted child. The registered name is not part of it: a
+// session's name holds its sid (a credential, kept out of paths and logs), and nact keeps an
+// actor's name in five places.
 function actorName(label: string): string {
   return `${label.replace(/[^a-z0-9\-$_.+!*'(),]/gi, '_')}.${++incarnation}`;
 }
@@ -430,15 +475,7 @@ class Process<S, M> {
       (parentProc.children ??= new Set()).add(this as Process<unknown, unknown>);
     }
     processes.set(pid, this as Process<unknown, unknown>);
-    const timers = this.#timers;
-    this.#ctx = {
-      self: pid,
-      clock: this.#opts.clock ?? systemClock,
-      logger: this.#opts.logger ?? nullLogger,
-      startTimer: (ms, msg) => timers.start(ms, (ref) => dispatch(pid, { kind: 'timeout', ref, msg })),
-      cancelTimer: (ref) => timers.cancel(ref),
-      isTimerLive: (ref) => timers.isLive(ref),
-    };
+    this.#ctx = new ProcessCtx(pid, this.#opts.clock ?? systemClock, this.#opts.logger ?? nullLogger, this.#timers);
   }
 
   run(): Promise<StartResult<Pid<M>>> {
