@@ -62,27 +62,31 @@ export function createCometApi(deps: CometApiDeps): CometApi {
     return { status: 200, body: { sid: r.ok, wait, inactivity } };
   }
 
-  async function handleRequest(sid: Sid, request: RequestFrame | TerminateFrame, socket: SocketWatch): Promise<ApiReply> {
+  // Not async (nor are handleJson and router.call): while a poll is held, an async frame here
+  // would stay alive in every session, beside the HTTP handler's.
+  function handleRequest(sid: Sid, request: RequestFrame | TerminateFrame, socket: SocketWatch): Promise<ApiReply> {
     const token = nextToken++;
     // The post's {active, once}: the only thing the socket can still tell us is that it closed.
     const unwatch = request.type === 'request'
       ? socket.onClosed(() => router.cast(sid, { type: 'request_gone', token }))
-      : () => {};
-    try {
-      const outcome = await router.call<RequestOutcome>(
-        sid,
-        (from) => request.type === 'request'
-          ? { type: 'request', rid: request.rid, ack: request.ack, messages: request.messages, token, from }
-          : { type: 'terminate', rid: request.rid, ack: request.ack, from },
-        wait + REPLY_MARGIN_MS,
-      );
-      return toReply(outcome, request.rid);
-    } catch (err) {
-      if (isCometError(err)) return error(err.code, err.message);
-      return error('overloaded', 'the session did not answer in time');
-    } finally {
-      unwatch();
-    }
+      : undefined;
+    const rid = request.rid;
+    return router.call<RequestOutcome>(
+      sid,
+      (from) => request.type === 'request'
+        ? { type: 'request', rid, ack: request.ack, messages: request.messages, token, from }
+        : { type: 'terminate', rid, ack: request.ack, from },
+      wait + REPLY_MARGIN_MS,
+    ).then(
+      (outcome) => {
+        unwatch?.();
+        return toReply(outcome, rid);
+      },
+      (err: unknown) => {
+        unwatch?.();
+        return isCometError(err) ? error(err.code, err.message) : error('overloaded', 'the session did not answer in time');
+      },
+    );
   }
 
   // Not async: it only routes, so it keeps no frame of its own alive while a request is held.

@@ -44,38 +44,56 @@ export function createHandler(api: CometApi, opts: HandlerOptions): CometHandler
       sendError(res, 'not_found', 'no such endpoint');
       return;
     }
-    serve(api, opts, req, res).catch((err: unknown) => {
+    const failed = (err: unknown): void => {
       // Only a bug gets here; the client gets a plain 503 and no stack trace.
       opts.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'comet handler failed');
       sendError(res, 'overloaded', 'internal error');
-    });
+    };
+    try {
+      serve(api, opts, req, res)?.catch(failed);
+    } catch (err) {
+      failed(err);
+    }
   };
 }
 
-async function serve(api: CometApi, opts: HandlerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  if (handlePreflight(req, res, opts.cors)) return;
+// Promise chains rather than async functions: while a poll is held, an async function's frame
+// (every local, the generator state) would stay alive with it, in every session.
+function serve(api: CometApi, opts: HandlerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> | undefined {
+  if (handlePreflight(req, res, opts.cors)) return undefined;
   applyCors(req, res, opts.cors);
   if (req.method !== 'POST') {
     sendError(res, 'method_not_allowed', 'use POST', { Allow: allowedMethods(opts.cors) });
-    return;
+    return undefined;
   }
   if (opts.isClosing()) {
     sendError(res, 'shutting_down', 'the server is shutting down');
-    return;
+    return undefined;
   }
-  const parsed = preParsedBody(req) ?? (await readJsonBody(req, { maxBytes: opts.maxBodyBytes }));
-  if (!parsed.ok) {
+  const pre = preParsedBody(req);
+  if (pre) return answer(api, opts, res, pre.value);
+  return readJsonBody(req, { maxBytes: opts.maxBodyBytes }).then((parsed) => {
+    if (parsed.ok) return answer(api, opts, res, parsed.value);
     sendError(res, parsed.code, parsed.message);
-    return;
-  }
-  if (res.destroyed) return; // the client left while we read its body
-  opts.inFlight?.add(res, parsed.value);
-  try {
-    const reply = await api.handleJson(parsed.value, watch(res));
-    sendJson(res, reply.status, reply.body);
-  } finally {
-    opts.inFlight?.delete(res);
-  }
+    return undefined;
+  });
+}
+
+/** Hand the decoded body to `handleJson` and write what comes back. */
+function answer(api: CometApi, opts: HandlerOptions, res: ServerResponse, body: unknown): Promise<void> | undefined {
+  if (res.destroyed) return undefined; // the client left while we read its body
+  const inFlight = opts.inFlight;
+  inFlight?.add(res, body);
+  return api.handleJson(body, watch(res)).then(
+    (reply) => {
+      inFlight?.delete(res);
+      sendJson(res, reply.status, reply.body);
+    },
+    (err: unknown) => {
+      inFlight?.delete(res);
+      throw err;
+    },
+  );
 }
 
 /** `{active, once}` -> `{tcp_closed, Socket}`: the response closed before it was finished. */
