@@ -23,10 +23,10 @@ async function enter(state: StateName): Promise<{ h: Harness; held?: Promise<unk
 }
 
 void t.test('waiting', async (t) => {
-  void t.test('request -> held (have_request), dietimer stopped', async (t) => {
+  void t.test('request -> held (have_request); the dietimer no longer counts', async (t) => {
     const { h } = await enter('waiting');
     void h.request(1);
-    t.match(await h.state(), { name: 'have_request', held: true, dietimer: false });
+    t.match(await h.state(), { name: 'have_request', held: true });
   });
   void t.test('packet -> have_packet, seq 1', async (t) => {
     const { h } = await enter('waiting');
@@ -92,11 +92,26 @@ void t.test('have_request', async (t) => {
     h.gone(999);
     t.match(await h.state(), { name: 'have_request', held: true });
   });
-  void t.test('dietimer cannot end a session while a request is held', async (t) => {
+  void t.test('dietimer cannot end a session while a request is held; it counts from the answer', async (t) => {
     const { h } = await enter('have_request');
-    h.clock.advance(WAIT - 1);
+    // A new poll every WAIT - 1 ms: a request is always held, for longer than INACTIVITY in all
+    // (the dietimer armed at start fires meanwhile, and must lapse).
+    let rid = 2;
+    for (let held = 0; held <= INACTIVITY; held += WAIT - 1) {
+      h.clock.advance(WAIT - 1);
+      void h.request(rid++);
+      await h.state();
+    }
+    t.ok(h.alive(), 'held for longer than inactivity: alive');
+    h.clock.advance(WAIT);
+    t.match(await h.state(), { name: 'waiting', held: false }, 'the last poll answered empty after wait');
+    h.clock.advance(INACTIVITY - 1);
     await h.state();
-    t.ok(h.alive());
+    t.ok(h.alive(), 'one ms before inactivity from the answer: alive');
+    h.clock.advance(1);
+    for (let i = 0; i < 20 && h.alive(); i++) await new Promise((r) => setImmediate(r));
+    t.notOk(h.alive(), 'inactivity after the answer: ended');
+    t.same(h.ended, ['inactivity']);
   });
   void t.test('terminate -> held answered, terminate answered, session ends', async (t) => {
     const { h, held } = await enter('have_request');
@@ -117,7 +132,7 @@ void t.test('have_packet', async (t) => {
   void t.test('request acking everything -> held (have_request)', async (t) => {
     const { h } = await enter('have_packet');
     void h.request(1, { ack: 1 });
-    t.match(await h.state(), { name: 'have_request', pending: 0, dietimer: false });
+    t.match(await h.state(), { name: 'have_request', pending: 0 });
   });
   void t.test('packet -> queued behind', async (t) => {
     const { h } = await enter('have_packet');

@@ -1,9 +1,9 @@
 /**
  * The connection FSM: one gen_fsm per session, as in the post. Three states:
  *
- * - `waiting`: no request held, no packet pending (the dietimer runs);
- * - `have_request`: a request held, no packet pending (the wait timer runs, the dietimer does not);
- * - `have_packet`: packets pending, no request held (the dietimer runs).
+ * - `waiting`: no request held, no packet pending (the dietimer counts);
+ * - `have_request`: a request held, no packet pending (the wait timer counts, the dietimer does not);
+ * - `have_packet`: packets pending, no request held (the dietimer counts).
  *
  * A request with packets pending is answered at once; without, it is held for at most `wait` ms.
  * A packet while a request is held answers it. A packet stays pending until the client acks its
@@ -11,7 +11,14 @@
  * response carries it again. The post drops it; we do not.
  *
  * The dietimer: `inactivity` ms with no request held and the session ends (the application is
- * told why). It runs if and only if no request is held.
+ * told why). It counts if and only if no request is held.
+ *
+ * Both timers are deadlines, armed lazily: holding a request does not cancel the dietimer and
+ * answering it does not cancel the wait timer. A timer that fires before its deadline (the
+ * session was busy meanwhile) sleeps again for what is left; one that fires with nothing to do
+ * lapses. The post kills and restarts its timer "in plenty of event handlers"; at thousands of
+ * requests a second that was two timer starts and two cancels per round trip, and the deadline
+ * check keeps the same outcome: the same events, at the same instants.
  */
 import type { FsmContext, FsmRef, GenFsm, Transition } from '../otp/gen_fsm.js';
 import type { ExitReason } from '../otp/errors.js';
@@ -111,6 +118,8 @@ interface Held {
   readonly rid: Rid;
   readonly token: RequestToken;
   readonly from: From<RequestOutcome>;
+  /** When it was held (clock ms): it is answered empty at `since + wait`. */
+  readonly since: number;
 }
 
 /** The FSM's data. Mutated in place: one record per session, thousands of sessions. */
@@ -120,14 +129,22 @@ export interface ConnectionData {
   readonly outbox: Outbox;
   readonly inbox: Inbox;
   held: Held | undefined;
+  /** Armed while a request is held (and maybe a while after, until it fires and lapses). */
   waitTimer: TimerRef | undefined;
+  /** Armed while no request is held (and maybe a while after, until it fires and lapses). */
   dietimer: TimerRef | undefined;
+  /** Since when no request has been held (clock ms): the session ends at `idleSince + inactivity`. */
+  idleSince: number;
   /** The highest seq ever put in a response: a full queue whose packets were all sent and not
    *  acked means the client is not acking. */
   sentUpTo: number;
 }
 
 type Ctx = FsmContext<ConnectionEvent>;
+
+// Timer events carry nothing but their type: one shared object each.
+const WAIT_TIMEOUT: ConnectionEvent = Object.freeze({ type: 'wait_timeout' });
+const DIETIMER: ConnectionEvent = Object.freeze({ type: 'dietimer' });
 type T = Transition<ConnectionState, ConnectionData>;
 
 /** The registered name of a session's FSM: the sid names the process, as in the post. */
@@ -145,7 +162,7 @@ export const connection: GenFsm<{ sid: Sid; config: ConnectionConfig }, Connecti
       sid, config,
       outbox: new Outbox({ maxQueue: config.maxQueue }),
       inbox: new Inbox(),
-      held: undefined, waitTimer: undefined, dietimer: undefined, sentUpTo: 0,
+      held: undefined, waitTimer: undefined, dietimer: undefined, idleSince: 0, sentUpTo: 0,
     };
     startDietimer(data, ctx);
     config.onStarted?.(sid, ctx.self);
@@ -164,10 +181,11 @@ export const connection: GenFsm<{ sid: Sid; config: ConnectionConfig }, Connecti
         case 'packet':
           return packet(ev, d, ctx);
         case 'request_gone':
-        case 'wait_timeout':
           return { next: 'waiting', data: d }; // nothing held: a late signal for an answered request
+        case 'wait_timeout':
+          return lapse(d, 'waitTimer', 'waiting'); // nothing held: the wait timer of an answered request
         case 'dietimer':
-          return { stop: { shutdown: 'inactivity' }, data: d };
+          return dietimer(d, ctx);
       }
     },
 
@@ -187,10 +205,10 @@ export const connection: GenFsm<{ sid: Sid; config: ConnectionConfig }, Connecti
           release(d, ctx);
           return settle(d, ctx);
         case 'wait_timeout':
-          answerHeld(d, ctx);
-          return settle(d, ctx);
+          return waitTimeout(d, ctx);
         case 'dietimer':
-          return { next: 'have_request', data: d }; // cannot fire while a request is held; flushed
+          // The held request keeps the session alive; answering it arms the dietimer again.
+          return lapse(d, 'dietimer', 'have_request');
       }
     },
 
@@ -204,10 +222,11 @@ export const connection: GenFsm<{ sid: Sid; config: ConnectionConfig }, Connecti
         case 'packet':
           return packet(ev, d, ctx);
         case 'request_gone':
-        case 'wait_timeout':
           return { next: 'have_packet', data: d };
+        case 'wait_timeout':
+          return lapse(d, 'waitTimer', 'have_packet');
         case 'dietimer':
-          return { stop: { shutdown: 'inactivity' }, data: d };
+          return dietimer(d, ctx);
       }
     },
   },
@@ -384,10 +403,10 @@ function respond(rid: Rid, d: ConnectionData): RequestOutcome {
 }
 
 function hold(ev: Extract<ConnectionEvent, { type: 'request' }>, d: ConnectionData, ctx: Ctx): void {
-  d.held = { rid: ev.rid, token: ev.token, from: ev.from };
-  if (d.dietimer !== undefined) ctx.cancelTimer(d.dietimer);
-  d.dietimer = undefined;
-  d.waitTimer = ctx.startTimer(d.config.wait, { type: 'wait_timeout' });
+  d.held = { rid: ev.rid, token: ev.token, from: ev.from, since: ctx.clock.now() };
+  // A wait timer still armed from an earlier request fires before this one's deadline and
+  // sleeps again for the rest.
+  d.waitTimer ??= ctx.startTimer(d.config.wait, WAIT_TIMEOUT);
 }
 
 /** Answer the held request with whatever is pending, and let it go. */
@@ -400,14 +419,40 @@ function answerHeld(d: ConnectionData, ctx: Ctx): void {
 /** No request is held any more: stop waiting, start dying. */
 function release(d: ConnectionData, ctx: Ctx): void {
   d.held = undefined;
-  if (d.waitTimer !== undefined) ctx.cancelTimer(d.waitTimer);
-  d.waitTimer = undefined;
   startDietimer(d, ctx);
 }
 
+/** The inactivity count starts again from now. */
 function startDietimer(d: ConnectionData, ctx: Ctx): void {
-  if (d.dietimer !== undefined) ctx.cancelTimer(d.dietimer);
-  d.dietimer = ctx.startTimer(d.config.inactivity, { type: 'dietimer' });
+  d.idleSince = ctx.clock.now();
+  d.dietimer ??= ctx.startTimer(d.config.inactivity, DIETIMER);
+}
+
+/** The wait timer fired while a request is held: answer it if it has waited `wait` ms. */
+function waitTimeout(d: ConnectionData, ctx: Ctx): T {
+  d.waitTimer = undefined;
+  const held = d.held;
+  if (held) {
+    const left = held.since + d.config.wait - ctx.clock.now();
+    if (left > 0) d.waitTimer = ctx.startTimer(left, WAIT_TIMEOUT);
+    else answerHeld(d, ctx);
+  }
+  return settle(d, ctx);
+}
+
+/** The dietimer fired with no request held: the session ends if it has idled `inactivity` ms. */
+function dietimer(d: ConnectionData, ctx: Ctx): T {
+  d.dietimer = undefined;
+  const left = d.idleSince + d.config.inactivity - ctx.clock.now();
+  if (left <= 0) return { stop: { shutdown: 'inactivity' }, data: d };
+  d.dietimer = ctx.startTimer(left, DIETIMER);
+  return settle(d, ctx);
+}
+
+/** A timer fired with nothing to do in this state: it lapses. */
+function lapse(d: ConnectionData, timer: 'waitTimer' | 'dietimer', state: ConnectionState): T {
+  d[timer] = undefined;
+  return { next: state, data: d };
 }
 
 /** The state follows from the data: a held request, pending packets, or neither. */
