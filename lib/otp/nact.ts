@@ -3,7 +3,8 @@
  * through these typed wrappers, so that nact's CommonJS shape (its time constants are not ESM
  * named exports) and its loose typings (`sender` is untyped) stay in one place.
  *
- * Replies never use nact's implicit `sender`: a request carries its reply-to ref in the message.
+ * Replies never use nact's implicit `sender` nor its `query`: a call carries its reply slot (a
+ * proc_lib `From`) in the message, and the reply settles the caller's promise (see proc_lib.ts).
  */
 import nact from 'nact';
 import type { Ref as NactRef, ActorSystemRef, SupervisionContext } from 'nact';
