@@ -117,37 +117,53 @@ function jsonDepth(text: string): number {
  * const decoded = decodeFrame(body.value);
  * ```
  */
-export async function readJsonBody(req: IncomingMessage, opts: ReadJsonBodyOptions): Promise<ReadJsonBodyResult> {
+export function readJsonBody(req: IncomingMessage, opts: ReadJsonBodyOptions): Promise<ReadJsonBodyResult> {
+  return new Promise((resolve, reject) => {
+    readJsonBodyThen(req, opts, (err, result) => {
+      if (result !== undefined) resolve(result);
+      else reject(err instanceof Error ? err : new Error(String(err)));
+    });
+  });
+}
+
+/**
+ * {@link readJsonBody} with a callback, `done(undefined, result)` or `done(err)` for a programming
+ * error: what the comet handler uses, so that reading a body makes no promise of its own.
+ */
+export function readJsonBodyThen(
+  req: IncomingMessage, opts: ReadJsonBodyOptions, done: (err: unknown, result?: ReadJsonBodyResult) => void,
+): void {
   const maxDepth = opts.maxDepth ?? DEFAULT_MAX_JSON_DEPTH;
   // A NaN or negative limit would make raw-body skip the check altogether: refuse it loudly.
   if (!Number.isSafeInteger(opts.maxBytes) || opts.maxBytes < 0 || !Number.isSafeInteger(maxDepth) || maxDepth < 1) {
-    throw new RangeError('readJsonBody: maxBytes must be an integer >= 0 and maxDepth an integer >= 1');
+    done(new RangeError('readJsonBody: maxBytes must be an integer >= 0 and maxDepth an integer >= 1'));
+    return;
   }
   const mediaProblem = mediaTypeProblem(req);
-  if (mediaProblem !== undefined) return failure('unsupported_media_type', mediaProblem);
-
+  if (mediaProblem !== undefined) return done(undefined, failure('unsupported_media_type', mediaProblem));
   if (req.readableEnded) {
-    throw new Error('readJsonBody: the request body was already read (does a body parser run before this handler?)');
+    done(new Error('readJsonBody: the request body was already read (does a body parser run before this handler?)'));
+    return;
   }
-  if (req.destroyed) return failure('bad_json', 'request aborted before its body was read');
-
-  let raw: Buffer;
-  try {
-    // With `length`, raw-body refuses a Content-Length over the limit before reading a byte.
-    raw = await getRawBody(req, { limit: opts.maxBytes, length: declaredLength(req) });
-  } catch (err) {
-    switch (rawBodyErrorType(err)) {
-      case 'entity.too.large':
-        return failure('too_large', `body is larger than ${opts.maxBytes} bytes`);
-      case 'request.aborted':
-      case 'request.size.invalid':
-        return failure('bad_json', 'request aborted before its body was complete');
-      default:
-        if (req.destroyed) return failure('bad_json', 'request aborted before its body was complete');
-        throw err;
+  if (req.destroyed) return done(undefined, failure('bad_json', 'request aborted before its body was read'));
+  // With `length`, raw-body refuses a Content-Length over the limit before reading a byte.
+  getRawBody(req, { limit: opts.maxBytes, length: declaredLength(req) }, (err, raw) => {
+    if (err) {
+      switch (rawBodyErrorType(err)) {
+        case 'entity.too.large':
+          return done(undefined, failure('too_large', `body is larger than ${opts.maxBytes} bytes`));
+        case 'request.aborted':
+        case 'request.size.invalid':
+          return done(undefined, failure('bad_json', 'request aborted before its body was complete'));
+        default:
+          return req.destroyed ? done(undefined, failure('bad_json', 'request aborted before its body was complete')) : done(err);
+      }
     }
-  }
+    done(undefined, parseJson(raw, maxDepth));
+  });
+}
 
+function parseJson(raw: Buffer, maxDepth: number): ReadJsonBodyResult {
   if (raw.length === 0) return failure('bad_json', 'body is empty; send one JSON object');
   let text: string;
   try {

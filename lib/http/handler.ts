@@ -10,7 +10,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CometApi, SocketWatch } from '../comet/api.js';
 import type { Logger } from '../otp/logger.js';
-import { readJsonBody } from './body.js';
+import { readJsonBodyThen } from './body.js';
 import { allowedMethods, applyCors, handlePreflight, type CorsOption } from './cors.js';
 import { sendError, sendJson } from './respond.js';
 
@@ -50,7 +50,7 @@ export function createHandler(api: CometApi, opts: HandlerOptions): CometHandler
       sendError(res, 'overloaded', 'internal error');
     };
     try {
-      serve(api, opts, req, res)?.catch(failed);
+      serve(api, opts, req, res, failed);
     } catch (err) {
       failed(err);
     }
@@ -59,23 +59,30 @@ export function createHandler(api: CometApi, opts: HandlerOptions): CometHandler
 
 // Promise chains rather than async functions: while a poll is held, an async function's frame
 // (every local, the generator state) would stay alive with it, in every session.
-function serve(api: CometApi, opts: HandlerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> | undefined {
-  if (handlePreflight(req, res, opts.cors)) return undefined;
+function serve(api: CometApi, opts: HandlerOptions, req: IncomingMessage, res: ServerResponse, failed: (err: unknown) => void): void {
+  if (handlePreflight(req, res, opts.cors)) return;
   applyCors(req, res, opts.cors);
   if (req.method !== 'POST') {
     sendError(res, 'method_not_allowed', 'use POST', { Allow: allowedMethods(opts.cors) });
-    return undefined;
+    return;
   }
   if (opts.isClosing()) {
     sendError(res, 'shutting_down', 'the server is shutting down');
-    return undefined;
+    return;
   }
   const pre = preParsedBody(req);
-  if (pre) return answer(api, opts, res, pre.value);
-  return readJsonBody(req, { maxBytes: opts.maxBodyBytes }).then((parsed) => {
-    if (parsed.ok) return answer(api, opts, res, parsed.value);
-    sendError(res, parsed.code, parsed.message);
-    return undefined;
+  if (pre) {
+    answer(api, opts, res, pre.value)?.catch(failed);
+    return;
+  }
+  readJsonBodyThen(req, { maxBytes: opts.maxBodyBytes }, (err, parsed) => {
+    try {
+      if (parsed === undefined) failed(err);
+      else if (parsed.ok) answer(api, opts, res, parsed.value)?.catch(failed);
+      else sendError(res, parsed.code, parsed.message);
+    } catch (e) {
+      failed(e);
+    }
   });
 }
 
