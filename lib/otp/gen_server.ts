@@ -140,40 +140,50 @@ function core<Args, S, Call, Reply, Cast, Info>(
       if (isObject(r) && ('ok' in r || 'stop' in r || ('ignore' in r && r.ignore === true))) return r;
       throw badReturn(r);
     },
-    async handle(state, msg, ctx): Promise<Step<S>> {
+    // Synchronous when the callback is (a promise is made only when a callback returns one), as
+    // gen_fsm's: every setup calls the session-id server.
+    handle(state, msg, ctx): Step<S> | Promise<Step<S>> {
       const c = serverContext(ctx);
       switch (msg.tag) {
         case 'call': {
           if (!b.handleCall) throw new OtpError('ERR_OTP_BAD_RETURN', 'gen_server has no handleCall', { undef: 'handleCall' });
-          const r = await b.handleCall(msg.request, msg.from, state, c);
-          if (!isObject(r) || !('state' in r)) throw badReturn(r);
-          if ('stop' in r) {
-            if ('reply' in r) proc.reply(msg.from, r.reply as Reply);
-            return { stop: r.stop, state: r.state };
-          }
-          if ('reply' in r) {
-            proc.reply(msg.from, r.reply);
-            return { next: r.state };
-          }
-          if ('noreply' in r && r.noreply === true) return { next: r.state };
-          throw badReturn(r);
+          const r = b.handleCall(msg.request, msg.from, state, c);
+          return r instanceof Promise ? r.then((v) => callStep(v, msg.from)) : callStep(r, msg.from);
         }
-        case 'cast':
+        case 'cast': {
           if (!b.handleCast) throw new OtpError('ERR_OTP_BAD_RETURN', 'gen_server has no handleCast', { undef: 'handleCast' });
-          return noReply(await b.handleCast(msg.msg, state, c));
-        case 'info':
+          const r = b.handleCast(msg.msg, state, c);
+          return r instanceof Promise ? r.then(noReply) : noReply(r);
+        }
+        case 'info': {
           // OTP's default handle_info logs and drops an unexpected message; so do we.
           if (!b.handleInfo) {
             c.logger.warn({ pid: proc.pidToString(c.self) }, 'gen_server: unexpected info message dropped');
             return { next: state };
           }
-          return noReply(await b.handleInfo(msg.msg, state, c));
+          const r = b.handleInfo(msg.msg, state, c);
+          return r instanceof Promise ? r.then(noReply) : noReply(r);
+        }
       }
     },
     async terminate(reason, state, ctx) {
       await b.terminate?.(reason, state, serverContext(ctx));
     },
   };
+}
+
+function callStep<S, Reply>(r: CallResult<S, Reply>, from: From<Reply>): Step<S> {
+  if (!isObject(r) || !('state' in r)) throw badReturn(r);
+  if ('stop' in r) {
+    if ('reply' in r) proc.reply(from, r.reply as Reply);
+    return { stop: r.stop, state: r.state };
+  }
+  if ('reply' in r) {
+    proc.reply(from, r.reply);
+    return { next: r.state };
+  }
+  if ('noreply' in r && r.noreply === true) return { next: r.state };
+  throw badReturn(r);
 }
 
 function noReply<S>(r: NoReplyResult<S>): Step<S> {
