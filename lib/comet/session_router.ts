@@ -32,7 +32,7 @@ export function localRouter(system: ParentRef): SessionRouter {
   return {
     call<R>(sid: Sid, make: (from: From<R>) => ConnectionEvent, timeoutMs: number): Promise<R> {
       const fsm = find(sid);
-      if (!fsm) return Promise.reject(unknown(sid));
+      if (!fsm) return Promise.reject(unknown());
       return genFsm.syncSendEvent(fsm, make, timeoutMs).catch(gone);
     },
     cast(sid, event) {
@@ -46,11 +46,11 @@ export function localRouter(system: ParentRef): SessionRouter {
 
 /** A session that ended before it could answer is, to the caller, a session that does not exist. */
 function gone(err: unknown): never {
-  if (err instanceof OtpError && (err.code === 'ERR_OTP_NOPROC' || err.code === 'ERR_OTP_EXIT')) throw unknown(undefined, err);
+  if (err instanceof OtpError && (err.code === 'ERR_OTP_NOPROC' || err.code === 'ERR_OTP_EXIT')) throw unknown(err);
   throw err;
 }
 
-function unknown(_sid: Sid | undefined, cause?: unknown): CometError {
+function unknown(cause?: unknown): CometError {
   // The sid is the only credential: never echo it back in an error.
   return new CometError('unknown_session', 'no such session', cause === undefined ? undefined : { cause });
 }
