@@ -6,9 +6,9 @@
  * They return replies as values (status + body); writing them to HTTP is the handler's job.
  */
 import { isCometError, type CometErrorCode } from './errors.js';
-import type { PacketOutcome, RequestOutcome, RequestToken } from './connection.js';
+import type { PacketOutcome, RequestOutcome } from './connection.js';
 import { CometError } from './errors.js';
-import type { Rid, Seq, Sid } from './ids.js';
+import { newRequestToken, type Rid, type Seq, type Sid } from './ids.js';
 import type { SessionRouter } from './session_router.js';
 import { decodeFrame, type ErrorReply, type RequestFrame, type RequestReply, type SetupReply, type TerminateFrame } from './wire.js';
 
@@ -50,8 +50,6 @@ export interface CometApi {
   handlePacket(sid: Sid, data: unknown): Promise<Seq>;
 }
 
-let nextToken: RequestToken = 1;
-
 /** Build the comet API over a router and a way to open sessions. */
 export function createCometApi(deps: CometApiDeps): CometApi {
   const { router, newSession, wait, inactivity } = deps;
@@ -65,7 +63,7 @@ export function createCometApi(deps: CometApiDeps): CometApi {
   // Not async (nor are handleJson and router.call): while a poll is held, an async frame here
   // would stay alive in every session, beside the HTTP handler's.
   function handleRequest(sid: Sid, request: RequestFrame | TerminateFrame, socket: SocketWatch): Promise<ApiReply> {
-    const token = nextToken++;
+    const token = newRequestToken();
     // The post's {active, once}: the only thing the socket can still tell us is that it closed.
     const unwatch = request.type === 'request'
       ? socket.onClosed(() => router.cast(sid, { type: 'request_gone', token }))

@@ -19,13 +19,18 @@
  * lapses. The post kills and restarts its timer "in plenty of event handlers"; at thousands of
  * requests a second that was two timer starts and two cancels per round trip, and the deadline
  * check keeps the same outcome: the same events, at the same instants.
+ *
+ * Each state function switches over every event, exhaustively (a new event does not compile until
+ * every state decides), and passes the ones all three handle alike (`request`, `terminate`,
+ * `packet`) to one `handleCommon`, as gen_statem's manual does: what is left in a state function is
+ * what differs per state.
  */
 import type { FsmContext, FsmRef, GenFsm, Transition } from '../otp/gen_fsm.js';
 import type { ExitReason } from '../otp/errors.js';
 import type { From } from '../otp/proc_lib.js';
 import type { Logger } from '../otp/logger.js';
 import type { TimerRef } from '../otp/timers.js';
-import { asRid, type Rid, type Seq, type Sid } from './ids.js';
+import { asRid, type RequestToken, type Rid, type Seq, type Sid } from './ids.js';
 import { Inbox, RID_WINDOW, type Batch } from './inbox.js';
 import { Outbox, type PushResult } from './outbox.js';
 import { assertSendable } from './api.js';
@@ -51,9 +56,6 @@ export type RequestOutcome =
 
 /** What `handlePacket` gets back. */
 export type PacketOutcome = { readonly ok: true; readonly seq: Seq } | { readonly ok: false; readonly code: 'overloaded' };
-
-/** Identifies one HTTP request, so a late `request_gone` cannot drop a newer held request. */
-export type RequestToken = number;
 
 export type ConnectionEvent =
   | {
@@ -175,11 +177,9 @@ export const connection: GenFsm<{ sid: Sid; config: ConnectionConfig }, Connecti
       maybeFault(d, ev);
       switch (ev.type) {
         case 'request':
-          return request(ev, d, ctx);
         case 'terminate':
-          return terminate(ev, d, ctx);
         case 'packet':
-          return packet(ev, d, ctx);
+          return handleCommon(ev, d, ctx);
         case 'request_gone':
           return { next: 'waiting', data: d }; // nothing held: a late signal for an answered request
         case 'wait_timeout':
@@ -193,11 +193,9 @@ export const connection: GenFsm<{ sid: Sid; config: ConnectionConfig }, Connecti
       maybeFault(d, ev);
       switch (ev.type) {
         case 'request':
-          return request(ev, d, ctx);
         case 'terminate':
-          return terminate(ev, d, ctx);
         case 'packet':
-          return packet(ev, d, ctx);
+          return handleCommon(ev, d, ctx);
         case 'request_gone':
           if (d.held?.token !== ev.token) return { next: 'have_request', data: d };
           // Nothing was sent, so nothing is lost: the packets stay pending for the next request.
@@ -216,11 +214,9 @@ export const connection: GenFsm<{ sid: Sid; config: ConnectionConfig }, Connecti
       maybeFault(d, ev);
       switch (ev.type) {
         case 'request':
-          return request(ev, d, ctx);
         case 'terminate':
-          return terminate(ev, d, ctx);
         case 'packet':
-          return packet(ev, d, ctx);
+          return handleCommon(ev, d, ctx);
         case 'request_gone':
           return { next: 'have_packet', data: d };
         case 'wait_timeout':
@@ -246,6 +242,25 @@ export const connection: GenFsm<{ sid: Sid; config: ConnectionConfig }, Connecti
 // ---------------------------------------------------------------------------------------------
 // Event handlers shared by the states
 // ---------------------------------------------------------------------------------------------
+
+/** The events every state handles alike: what they do depends on the data, not on the state. */
+type CommonEvent = Extract<ConnectionEvent, { type: 'request' | 'terminate' | 'packet' }>;
+
+/**
+ * gen_statem's `handle_common`: the state functions pass it the events they all handle the same
+ * way, so they show only what differs per state (the timers, `request_gone`). Each handler ends
+ * in `settle` (or a stop): the next state follows from the data, whatever the state was.
+ */
+function handleCommon(ev: CommonEvent, d: ConnectionData, ctx: Ctx): T {
+  switch (ev.type) {
+    case 'request':
+      return request(ev, d, ctx);
+    case 'terminate':
+      return terminate(ev, d, ctx);
+    case 'packet':
+      return packet(ev, d, ctx);
+  }
+}
 
 function request(ev: Extract<ConnectionEvent, { type: 'request' }>, d: ConnectionData, ctx: Ctx): T {
   const accepted = d.inbox.accept(ev.rid, ev.messages);

@@ -18,3 +18,15 @@ export const asSid = (s: string): Sid => s as Sid;
 export const asRid = (n: number): Rid => n as Rid;
 /** Trust a number as a Seq (callers have checked it is a non-negative safe integer). */
 export const asSeq = (n: number): Seq => n as Seq;
+
+/**
+ * Identifies one HTTP request, so a late `request_gone` cannot drop a newer held request. Never on
+ * the wire: `handleRequest` mints one per request and hands it to the connection FSM.
+ */
+export type RequestToken = Brand<number, 'RequestToken'>;
+
+let lastRequestToken = 0;
+/** A fresh RequestToken, never handed out before in this process: the only place one is made. */
+export function newRequestToken(): RequestToken {
+  return ++lastRequestToken as RequestToken;
+}
