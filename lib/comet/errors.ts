@@ -68,6 +68,8 @@ export const LIBRARY_ERROR_CODES: readonly LibraryErrorCode[] = Object.freeze(Ob
 
 const WIRE_CODES: ReadonlySet<string> = new Set(WIRE_ERROR_CODES);
 const CODES: ReadonlySet<string> = new Set([...WIRE_ERROR_CODES, ...LIBRARY_ERROR_CODES]);
+// lib/client's error class (lib/client stands alone, so the name is all we share).
+const CLIENT_ERROR_NAME = 'CometClientError';
 
 /** True when `code` is a wire code (one a client can get in an error body). */
 export function isWireErrorCode(code: string): code is WireErrorCode {
@@ -103,10 +105,13 @@ export class CometError extends Error {
 
 /**
  * True when `err` carries one of our codes. Duck-typed on purpose (see {@link CometErrorCode}):
- * it also recognises a CometError made by another copy of this library.
+ * it also recognises a CometError made by another copy of this library. A client's
+ * `CometClientError` is not one, though two of its codes (`unknown_session`, `too_large`) are
+ * spelled as ours: told apart by its `name`, as lib/client cannot share this class.
  */
 export function isCometError(err: unknown): err is CometError {
   if (typeof err !== 'object' || err === null || !('code' in err)) return false;
+  if ('name' in err && err.name === CLIENT_ERROR_NAME) return false;
   const code: unknown = err.code;
   return typeof code === 'string' && CODES.has(code);
 }
