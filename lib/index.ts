@@ -9,7 +9,10 @@ export {
 export { createCometApi, type CometApi, type ApiReply, type SocketWatch } from './comet/api.js';
 export type { SessionEndReason, SessionHooks, SessionContext, ConnectionState, ConnectionEvent } from './comet/connection.js';
 export { ERR_SESSION_CONTEXT_STALE } from './comet/connection.js';
-export { CometError, HTTP_STATUS, isCometError, type CometErrorCode } from './comet/errors.js';
+export {
+  CometError, HTTP_STATUS, LIBRARY_ERROR_CODES, WIRE_ERROR_CODES, isCometError, isWireErrorCode,
+  type CometErrorCode, type LibraryErrorCode, type WireErrorCode,
+} from './comet/errors.js';
 export type { Sid, Rid, Seq } from './comet/ids.js';
 export { DEFAULT_MAX_QUEUE } from './comet/outbox.js';
 export { RID_WINDOW } from './comet/inbox.js';

@@ -2,6 +2,7 @@
 // same event (no second message to the FSM), and only while the hook runs.
 import t from 'tap';
 import { ERR_SESSION_CONTEXT_STALE, type SessionContext } from '../lib/comet/connection.js';
+import { isCometError } from '../lib/comet/errors.js';
 import { startConnection } from './fixtures/connection.js';
 import { recordingLogger } from './fixtures/otp.js';
 
@@ -56,6 +57,8 @@ void t.test('push after the hook returned (after an await) throws ERR_COMET_SESS
   void h.request(1, { messages: ['x'] }); // held: nothing was pushed
   for (let i = 0; i < 50 && late === undefined; i++) await new Promise((r) => setImmediate(r));
   t.match(late, { code: ERR_SESSION_CONTEXT_STALE, message: /only valid while onMessage runs/ });
+  t.ok(isCometError(late), 'isCometError recognises it, as every code on docs/errors.md');
+  t.match(late, { name: 'CometError', status: undefined }, 'a library code: no HTTP status');
   t.match(await h.state(), { name: 'have_request', pending: 0 });
   t.ok(logger.entries.some((e) => e.level === 'error' && e.msg === 'application hook failed'), 'the failure is logged as a hook failure');
 });

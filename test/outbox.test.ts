@@ -164,7 +164,7 @@ void t.test('maxQueue 1', (t) => {
 
 for (const maxQueue of [0, -1, 1.5, Number.NaN, Infinity]) {
   void t.test(`maxQueue ${maxQueue} is rejected`, (t) => {
-    t.throws(() => new Outbox({ maxQueue }), { name: 'RangeError', code: 'ERR_COMET_INVALID_MAX_QUEUE' });
+    t.throws(() => new Outbox({ maxQueue }), { name: 'CometError', code: 'ERR_COMET_INVALID_MAX_QUEUE' });
     t.end();
   });
 }
@@ -172,7 +172,7 @@ for (const maxQueue of [0, -1, 1.5, Number.NaN, Infinity]) {
 for (const seq of [-1, 1.5, Number.NaN]) {
   void t.test(`ack(${seq}) is rejected and changes nothing`, (t) => {
     const outbox = filled(2);
-    t.throws(() => outbox.ack(asSeq(seq)), { name: 'RangeError', code: 'ERR_COMET_INVALID_SEQ' });
+    t.throws(() => outbox.ack(asSeq(seq)), { name: 'CometError', code: 'ERR_COMET_INVALID_SEQ' });
     t.equal(outbox.size, 2);
     t.end();
   });

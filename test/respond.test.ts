@@ -1,5 +1,5 @@
 import t from 'tap';
-import { HTTP_STATUS, type CometErrorCode } from '../lib/comet/errors.js';
+import { HTTP_STATUS, type WireErrorCode } from '../lib/comet/errors.js';
 import { JSON_CONTENT_TYPE, isWritable, sendError, sendJson } from '../lib/http/respond.js';
 import { readJsonBody } from '../lib/http/body.js';
 import { head, RawConnection, startServer } from './fixtures/wire-http.js';
@@ -28,8 +28,8 @@ void t.test('sendJson writes JSON with the fixed headers', async (t) => {
 });
 
 void t.test('sendError: every code has its status and the {error, message} body', async (t) => {
-  const codes = Object.keys(HTTP_STATUS) as CometErrorCode[];
-  let next: CometErrorCode = 'bad_json';
+  const codes = Object.keys(HTTP_STATUS) as WireErrorCode[];
+  let next: WireErrorCode = 'bad_json';
   const { port } = await startServer(t, async (req, res) => {
     await readJsonBody(req, { maxBytes: 1024 });
     sendError(res, next, `because ${next}`);

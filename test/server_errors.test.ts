@@ -2,14 +2,14 @@
 // `error` and `message` (never a stack trace), Cache-Control: no-store.
 import t from 'tap';
 import type { Test } from 'tap';
-import { DEFAULT_MAX_BODY_BYTES, HTTP_STATUS, isCometError, type CometErrorCode } from '../lib/index.js';
+import { DEFAULT_MAX_BODY_BYTES, HTTP_STATUS, isCometError, type WireErrorCode } from '../lib/index.js';
 import {
   WireClient, fields, fsmHandled, packetsOf, post, rawPost, setup, startHttp, startServer, strangerSid, waitFor,
   type RawReply, type Reply,
 } from './fixtures/http.js';
 
 /** The reply is error `code` with its status, as the contract words it. */
-function isError(t: Test, r: Reply | RawReply, code: CometErrorCode, what: string): void {
+function isError(t: Test, r: Reply | RawReply, code: WireErrorCode, what: string): void {
   const status = HTTP_STATUS[code];
   const headers = r instanceof Object && 'headers' in r && r.headers instanceof Headers
     ? { type: r.headers.get('content-type'), cache: r.headers.get('cache-control') }

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { decodeFrame, encodeErrorReply, encodeRequestReply, encodeSetupReply, MAX_SID_LENGTH } from '../lib/comet/wire.js';
 import { asRid, asSeq, asSid } from '../lib/comet/ids.js';
-import { CometError, HTTP_STATUS, isCometError, type CometErrorCode } from '../lib/comet/errors.js';
+import { CometError, HTTP_STATUS, isCometError, type WireErrorCode } from '../lib/comet/errors.js';
 
 const SID = 'AbCdEfGhIjKlMnOpQrStUv';
 
@@ -189,7 +189,7 @@ void t.test('encoders produce the documented JSON shapes', (t) => {
 });
 
 void t.test('error codes map to their HTTP status; CometError carries both', (t) => {
-  const expected: Record<CometErrorCode, number> = {
+  const expected: Record<WireErrorCode, number> = {
     bad_json: 400,
     bad_request: 400,
     bad_rid: 400,
@@ -203,7 +203,7 @@ void t.test('error codes map to their HTTP status; CometError carries both', (t)
   };
   t.strictSame({ ...HTTP_STATUS }, expected);
   t.ok(Object.isFrozen(HTTP_STATUS), 'the table cannot be changed at run time');
-  for (const code of Object.keys(expected) as CometErrorCode[]) {
+  for (const code of Object.keys(expected) as WireErrorCode[]) {
     const err = new CometError(code, `because ${code}`);
     t.equal(err.code, code);
     t.equal(err.status, expected[code]);

@@ -1,5 +1,7 @@
 /**
- * Stable error codes of the client. Match on `err.code`, never on the message text.
+ * Stable error codes of the client. Match on `err.code`, never on the message text nor with
+ * `instanceof` (two copies of the client in one page make it lie). All are listed, with the
+ * server's codes, in docs/errors.md.
  *
  * - `network`: the request never got an HTTP answer (connection refused/reset, DNS, CORS).
  * - `timeout`: no answer within the advertised `wait` plus the client's margin.
@@ -54,4 +56,35 @@ export class CometClientError extends Error {
     this.status = details.status;
     this.serverCode = details.serverCode;
   }
+}
+
+// A Record, not an array, so the compiler checks the list against the union both ways.
+const CODES: Readonly<Record<CometClientErrorCode, true>> = {
+  network: true,
+  timeout: true,
+  http_status: true,
+  bad_response: true,
+  unknown_session: true,
+  protocol: true,
+  too_large: true,
+  bad_message: true,
+  closed: true,
+  expired: true,
+  unreachable: true,
+  invalid_state: true,
+  listener_error: true,
+};
+
+/** Every {@link CometClientErrorCode}. */
+export const CLIENT_ERROR_CODES: readonly CometClientErrorCode[] = Object.freeze(Object.keys(CODES) as CometClientErrorCode[]);
+
+/**
+ * True when `err` is a {@link CometClientError}, from this copy of the client or another one.
+ * Duck-typed on `code` and `name`, not `instanceof`: two client codes (`unknown_session`,
+ * `too_large`) are also server codes, so the name tells a client error from a server's.
+ */
+export function isCometClientError(err: unknown): err is CometClientError {
+  if (typeof err !== 'object' || err === null || !('code' in err) || !('name' in err)) return false;
+  const code: unknown = err.code;
+  return err.name === 'CometClientError' && typeof code === 'string' && Object.hasOwn(CODES, code);
 }

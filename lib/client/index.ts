@@ -11,7 +11,9 @@
  * ```
  */
 export { CometClient } from './client.js';
-export { CometClientError, type CometClientErrorCode, type CometClientErrorDetails } from './errors.js';
+export {
+  CLIENT_ERROR_CODES, CometClientError, isCometClientError, type CometClientErrorCode, type CometClientErrorDetails,
+} from './errors.js';
 export type { Listener } from './emitter.js';
 export {
   DEFAULT_CLOSE_GRACE_MS,

@@ -5,7 +5,7 @@
  *
  * They return replies as values (status + body); writing them to HTTP is the handler's job.
  */
-import { isCometError, type CometErrorCode } from './errors.js';
+import { HTTP_STATUS, isCometError, isWireErrorCode, type WireErrorCode } from './errors.js';
 import type { PacketOutcome, RequestOutcome } from './connection.js';
 import { CometError } from './errors.js';
 import { newRequestToken, type Rid, type Seq, type Sid } from './ids.js';
@@ -33,7 +33,7 @@ export interface SocketWatch {
 }
 
 /** What opening a session takes: an id from the session-id server and a started connection FSM. */
-export type NewSession = () => Promise<{ readonly ok: Sid } | { readonly error: CometErrorCode; readonly message: string }>;
+export type NewSession = () => Promise<{ readonly ok: Sid } | { readonly error: WireErrorCode; readonly message: string }>;
 
 export interface CometApiDeps {
   readonly router: SessionRouter;
@@ -82,7 +82,8 @@ export function createCometApi(deps: CometApiDeps): CometApi {
       },
       (err: unknown) => {
         unwatch?.();
-        return isCometError(err) ? error(err.code, err.message) : error('overloaded', 'the session did not answer in time');
+        // Only a wire code goes on the wire: an ERR_COMET_* code is a bug here, not the client's.
+        return isCometError(err) && isWireErrorCode(err.code) ? error(err.code, err.message) : error('overloaded', 'the session did not answer in time');
       },
     );
   }
@@ -137,6 +138,6 @@ function toReply(outcome: RequestOutcome, rid: Rid): ApiReply {
   }
 }
 
-function error(code: CometErrorCode, message: string): ApiReply {
-  return { status: new CometError(code, message).status, body: { error: code, message } };
+function error(code: WireErrorCode, message: string): ApiReply {
+  return { status: HTTP_STATUS[code], body: { error: code, message } };
 }

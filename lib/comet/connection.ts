@@ -80,7 +80,7 @@ export interface SessionContext {
    * Queue `data` for this session, now; returns its seq. Only while `onMessage` runs (its
    * synchronous part): after an `await` the FSM has moved on, so use `CometServer.handlePacket`.
    * @throws CometError `bad_request` (not JSON-serialisable), `overloaded` (queue full),
-   *   `unknown_session` (the session is ending); an Error with code `ERR_COMET_SESSION_CONTEXT_STALE`
+   *   `unknown_session` (the session is ending), `ERR_COMET_SESSION_CONTEXT_STALE`
    *   when called after `onMessage` returned.
    */
   push(data: unknown): Seq;
@@ -369,10 +369,7 @@ class InPlace implements SessionContext {
   push(data: unknown): Seq {
     const d = this.#d;
     if (d === undefined) {
-      throw Object.assign(
-        new Error('session.push is only valid while onMessage runs; after an await, use handlePacket(sid, data)'),
-        { code: ERR_SESSION_CONTEXT_STALE },
-      );
+      throw new CometError(ERR_SESSION_CONTEXT_STALE, 'session.push is only valid while onMessage runs; after an await, use handlePacket(sid, data)');
     }
     if (!this.#open) throw new CometError('unknown_session', 'the session is ending');
     assertSendable(data);

@@ -7,6 +7,7 @@
  * retransmits a request whose response it never got, so a rid can arrive twice. See
  * docs/session-state.md for the exactly-once argument.
  */
+import { CometError } from './errors.js';
 import { asRid, type Rid } from './ids.js';
 
 /** How far (inclusive) a rid may be from the highest rid seen, in either direction. */
@@ -35,8 +36,8 @@ export type InboxResult =
 /** Stable code of the error {@link Inbox.accept} throws on a caller bug. */
 export type InboxErrorCode = 'ERR_COMET_INVALID_RID';
 
-/** A `RangeError` with a stable `code` (thrown only when the caller broke the documented contract). */
-export type InboxError = RangeError & { readonly code: InboxErrorCode };
+/** A {@link CometError} with this code (thrown only when the caller broke the documented contract). */
+export type InboxError = CometError & { readonly code: InboxErrorCode };
 
 // Shared results: the non-deliver outcomes carry no data, so no call needs to allocate one.
 const DUPLICATE: InboxResult = Object.freeze({ kind: 'duplicate' });
@@ -78,9 +79,7 @@ export class Inbox {
    */
   accept(rid: Rid, messages: readonly unknown[]): InboxResult {
     if (!Number.isSafeInteger(rid) || rid < 1) {
-      throw Object.assign(new RangeError(`rid must be a positive integer, got ${String(rid)}`), {
-        code: 'ERR_COMET_INVALID_RID' as const,
-      });
+      throw new CometError('ERR_COMET_INVALID_RID', `rid must be a positive integer, got ${String(rid)}`);
     }
     // The window is checked before seen-ness: a rid that far away is rejected even if it was once
     // seen, and it leaves no trace, so a wild rid cannot move the window.

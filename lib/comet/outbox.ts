@@ -8,6 +8,7 @@
  * until then every packet is sent again on each later response, under the same seq, and the client
  * drops seqs it already has. See docs/session-state.md.
  */
+import { CometError } from './errors.js';
 import { asSeq, type Seq } from './ids.js';
 import type { Packet } from './wire.js';
 
@@ -33,8 +34,8 @@ export interface OutboxOptions {
 /** Stable codes of the errors {@link Outbox} throws; each is a caller bug, never client input. */
 export type OutboxErrorCode = 'ERR_COMET_INVALID_MAX_QUEUE' | 'ERR_COMET_INVALID_SEQ';
 
-/** A `RangeError` with a stable `code` (thrown only when the caller broke the documented contract). */
-export type OutboxError = RangeError & { readonly code: OutboxErrorCode };
+/** A {@link CometError} with one of these codes (thrown only when the caller broke the documented contract). */
+export type OutboxError = CometError & { readonly code: OutboxErrorCode };
 
 const OVERLOADED: PushResult = Object.freeze({ ok: false, code: 'overloaded' });
 // One shared empty snapshot: most sessions have nothing pending most of the time, and each
@@ -42,7 +43,7 @@ const OVERLOADED: PushResult = Object.freeze({ ok: false, code: 'overloaded' });
 const NO_PACKETS: readonly Packet[] = Object.freeze([]);
 
 function outboxError(code: OutboxErrorCode, message: string): OutboxError {
-  return Object.assign(new RangeError(message), { code });
+  return new CometError(code, message) as OutboxError;
 }
 
 /**

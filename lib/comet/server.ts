@@ -26,6 +26,7 @@ import { newConnectionStats } from './stats.js';
 import { sessionIdServer, startCometSup, startConnection } from '../../supervisors/comet_sup.js';
 import { assertSendable, createCometApi, type CometApi } from './api.js';
 import type { ConnectionEvent, SessionEndReason, SessionHooks } from './connection.js';
+import { CometError } from './errors.js';
 import { asSid, type Seq, type Sid } from './ids.js';
 import { DEFAULT_MAX_QUEUE } from './outbox.js';
 import * as sessionIds from './session_ids.js';
@@ -170,7 +171,8 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
   });
   if (!('ok' in started)) {
     stopSystem(system);
-    throw new Error(`comet supervision tree failed to start: ${describe('error' in started ? started.error : 'ignore')}`);
+    const reason = 'error' in started ? started.error : 'ignore';
+    throw new CometError('ERR_COMET_START_FAILED', `comet supervision tree failed to start: ${describe(reason)}`, { cause: reason });
   }
   const top: Pid<never> = started.ok;
   const router = localRouter(system);
@@ -317,7 +319,7 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
 
 function positive(name: string, v: number): number {
   if (!Number.isSafeInteger(v) || v <= 0) {
-    throw Object.assign(new RangeError(`option ${name} must be a positive integer, got ${String(v)}`), { code: 'ERR_COMET_INVALID_OPTION' });
+    throw new CometError('ERR_COMET_INVALID_OPTION', `option ${name} must be a positive integer, got ${String(v)}`);
   }
   return v;
 }

@@ -4,7 +4,7 @@
  * distributed router (any node serves any request and forwards the event to the node that owns
  * the FSM, as Erlang's location-transparent pids allow) replaces this file and nothing else.
  */
-import { OtpError } from '../otp/errors.js';
+import { isOtpError } from '../otp/errors.js';
 import * as genFsm from '../otp/gen_fsm.js';
 import type { FsmRef } from '../otp/gen_fsm.js';
 import type { ParentRef } from '../otp/nact.js';
@@ -46,7 +46,7 @@ export function localRouter(system: ParentRef): SessionRouter {
 
 /** A session that ended before it could answer is, to the caller, a session that does not exist. */
 function gone(err: unknown): never {
-  if (err instanceof OtpError && (err.code === 'ERR_OTP_NOPROC' || err.code === 'ERR_OTP_EXIT')) throw unknown(err);
+  if (isOtpError(err) && (err.code === 'ERR_OTP_NOPROC' || err.code === 'ERR_OTP_EXIT')) throw unknown(err);
   throw err;
 }
 

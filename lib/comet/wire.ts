@@ -3,7 +3,7 @@
  * shapes one typed home. Pure functions, no I/O; see docs/protocol.md for the contract itself.
  */
 import { asRid, asSeq, asSid, type Rid, type Seq, type Sid } from './ids.js';
-import type { CometErrorCode } from './errors.js';
+import type { WireErrorCode } from './errors.js';
 
 /** Longest sid accepted on the wire. Real sids are ~22-36 chars; this only bounds junk input. */
 export const MAX_SID_LENGTH = 128;
@@ -45,7 +45,7 @@ export type SetupReply = { readonly sid: Sid; readonly wait: number; readonly in
 export type RequestReply = { readonly rid: Rid; readonly packets: readonly Packet[] };
 
 /** Body of every error response. */
-export type ErrorReply = { readonly error: CometErrorCode; readonly message: string };
+export type ErrorReply = { readonly error: WireErrorCode; readonly message: string };
 
 type Fields = Readonly<Record<string, unknown>>;
 

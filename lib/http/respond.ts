@@ -4,7 +4,7 @@
  * be drained into a keep-alive connection.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HTTP_STATUS, type CometErrorCode } from '../comet/errors.js';
+import { HTTP_STATUS, type WireErrorCode } from '../comet/errors.js';
 import { encodeErrorReply } from '../comet/wire.js';
 
 /** Content-Type of every JSON reply. */
@@ -95,7 +95,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
  */
 export function sendError(
   res: ServerResponse,
-  code: CometErrorCode,
+  code: WireErrorCode,
   message: string,
   headers?: ResponseHeaders,
 ): boolean {

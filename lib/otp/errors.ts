@@ -1,7 +1,8 @@
 /**
  * Exit reasons and the named errors of the OTP layer. Expected failures are values with named
  * reasons (as OTP's `{error, not_found}`); unexpected ones are exits carrying an `OtpError` whose
- * stable `code` callers match on (not `instanceof`). Every code is listed in docs/otp.md.
+ * stable `code` callers match on (not `instanceof`), with {@link isOtpError}. Every code is listed in
+ * docs/errors.md.
  */
 
 /**
@@ -40,6 +41,37 @@ export class OtpError extends Error {
     this.code = code;
     this.reason = reason;
   }
+}
+
+// A Record, not an array, so the compiler checks the list against the union both ways.
+const CODES: Readonly<Record<OtpErrorCode, true>> = {
+  ERR_OTP_NOPROC: true,
+  ERR_OTP_TIMEOUT: true,
+  ERR_OTP_EXIT: true,
+  ERR_OTP_BAD_RETURN: true,
+};
+
+/** Every {@link OtpErrorCode}. */
+export const OTP_ERROR_CODES: readonly OtpErrorCode[] = Object.freeze(Object.keys(CODES) as OtpErrorCode[]);
+
+/**
+ * True when `err` carries one of the OTP layer's codes. Duck-typed on `code`, not `instanceof`:
+ * it also recognises an OtpError made by another copy of this library.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await genServer.call(pid, { op: 'get' });
+ * } catch (err) {
+ *   if (isOtpError(err) && err.code === 'ERR_OTP_NOPROC') return undefined;
+ *   throw err;
+ * }
+ * ```
+ */
+export function isOtpError(err: unknown): err is OtpError {
+  if (typeof err !== 'object' || err === null || !('code' in err)) return false;
+  const code: unknown = err.code;
+  return typeof code === 'string' && Object.hasOwn(CODES, code);
 }
 
 /** Turn whatever a handler threw into an exit reason: Errors stay as they are. */

@@ -10,6 +10,6 @@ export { monitor, demonitor, isAlive, kill, reply, registeredName, getState } fr
 export type { TimerRef } from './timers.js';
 export { whereis } from './registry.js';
 export { ManualClock, systemClock, type Clock } from './clock.js';
-export { OtpError, isNormalExit, type ExitReason, type OtpErrorCode } from './errors.js';
+export { OtpError, OTP_ERROR_CODES, isOtpError, isNormalExit, type ExitReason, type OtpErrorCode } from './errors.js';
 export { nullLogger, type Logger } from './logger.js';
 export { startSystem, stopSystem, type SystemRef } from './nact.js';
