@@ -196,6 +196,44 @@ void t.test('monitors', (t) => {
     t.equal(second, true);
     t.ok(logger.entries.some((e) => e.level === 'error' && /exit listener threw/.test(e.msg ?? '')));
   });
+
+  // OTP's proc_lib: an init that fails is an exit like any other, so the monitors set during init
+  // get their DOWN; a monitor whose callback throws must neither keep start() from settling nor
+  // keep the other monitors from firing. Raced against a real timer: the bug was a start that
+  // never settled, which would otherwise only show as the file's timeout.
+  for (const [how, init] of [
+    ['returns { stop }', (): { stop: ExitReason } => ({ stop: 'bad_config' })],
+    ['throws', (): never => {
+      const reason: unknown = 'bad_config'; // a thrown string is kept as the exit reason
+      throw reason;
+    }],
+  ] as const) {
+    void t.test(`init_fail_with_throwing_monitor: init ${how}`, QUICK, async (t) => {
+      const system = newSystem(t);
+      const logger = recordingLogger();
+      let second: ExitReason | undefined;
+      const starting = proc.start(system, {
+        ...counter(),
+        init: (ctx) => {
+          proc.monitor(ctx.self, () => {
+            throw new Error('listener bug');
+          });
+          proc.monitor(ctx.self, (why) => {
+            second = why;
+          });
+          return init();
+        },
+      }, { logger });
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const hung = new Promise<'hung'>((resolve) => {
+        timer = setTimeout(resolve, 500, 'hung');
+      });
+      t.teardown(() => clearTimeout(timer));
+      t.same(await Promise.race([starting, hung]), { error: 'bad_config' }, 'start settles with the reason');
+      t.equal(second, 'bad_config', 'the other monitor still fires');
+      t.ok(logger.entries.some((e) => e.level === 'error' && /exit listener threw/.test(e.msg ?? '')), 'the throw is logged');
+    });
+  }
   t.end();
 });
 

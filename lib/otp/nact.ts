@@ -4,7 +4,7 @@
  * named exports) and its loose typings (`sender` is untyped) stay in one place.
  *
  * Replies never use nact's implicit `sender` nor its `query`: a call carries its reply slot (a
- * proc_lib `From`) in the message, and the reply settles the caller's promise (see proc_lib.ts).
+ * proc_lib `From`) in the message, and the reply settles the caller's promise (see gen.ts).
  */
 import nact from 'nact';
 import type { Ref as NactRef, ActorSystemRef, SupervisionContext } from 'nact';
@@ -79,6 +79,11 @@ export function dispatch<M>(ref: Ref<M>, msg: M): void {
 /** Stop an actor at once: nothing more is taken from its mailbox. */
 export function stopActor(ref: Ref<unknown>): void {
   nact.stop(ref);
+}
+
+/** The actor whose handler threw: nact's crash context carries it as `self`, untyped. */
+export function crashedActor(ctx: CrashContext): Ref<unknown> {
+  return (ctx as unknown as { self: Ref<unknown> }).self;
 }
 
 /** The decision that tells nact to stop the crashed actor. */
