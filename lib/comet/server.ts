@@ -23,7 +23,7 @@ import { applyHttpTimeouts, closeHttpServer } from '../http/http_server.js';
 import type { Registry } from 'prom-client';
 import { createMetrics } from './metrics.js';
 import { newConnectionStats } from './stats.js';
-import { sessionIdServer, startCometSup, startConnection } from '../../supervisors/comet_sup.js';
+import { sessionIdServer, startCometSup, startConnection } from './comet_sup.js';
 import { assertSendable, createCometApi, type CometApi } from './api.js';
 import type { ConnectionEvent, SessionEndReason, SessionHooks } from './connection.js';
 import { asSid, type Seq, type Sid } from './ids.js';

@@ -11,17 +11,17 @@
  * Children stop in reverse order, so on shutdown every connection's terminate answers its held
  * poll before the session-id server goes.
  */
-import * as genFsm from '../lib/otp/gen_fsm.js';
-import type { Clock } from '../lib/otp/clock.js';
-import type { ExitReason } from '../lib/otp/errors.js';
-import type { Logger } from '../lib/otp/logger.js';
-import type { ParentRef } from '../lib/otp/nact.js';
-import type { Pid, StartResult } from '../lib/otp/proc_lib.js';
-import { whereis } from '../lib/otp/registry.js';
-import { connection, connectionName, type ConnectionConfig } from '../lib/comet/connection.js';
-import { asSid, type Sid } from '../lib/comet/ids.js';
-import * as sessionIds from '../lib/comet/session_ids.js';
-import * as supervisor from './supervisor.js';
+import * as genFsm from '../otp/gen_fsm.js';
+import type { Clock } from '../otp/clock.js';
+import type { ExitReason } from '../otp/errors.js';
+import type { Logger } from '../otp/logger.js';
+import type { ParentRef } from '../otp/nact.js';
+import type { Pid, StartResult } from '../otp/proc_lib.js';
+import { whereis } from '../otp/registry.js';
+import { connection, connectionName, type ConnectionConfig } from './connection.js';
+import { asSid, type Sid } from './ids.js';
+import * as sessionIds from './session_ids.js';
+import * as supervisor from '../../supervisors/supervisor.js';
 
 export const COMET_SUP_NAME = 'comet_sup';
 export const CONNECTION_SUP_NAME = 'comet_connection_sup';
