@@ -21,13 +21,17 @@ import { whereis } from '../otp/registry.js';
 import { connection, connectionName, type ConnectionConfig } from './connection.js';
 import { asSid, type Sid } from './ids.js';
 import * as sessionIds from './session_ids.js';
+import type { SessionTable } from './sessions.js';
 import * as supervisor from '../../supervisors/supervisor.js';
 
 export const COMET_SUP_NAME = 'comet_sup';
 export const CONNECTION_SUP_NAME = 'comet_connection_sup';
 
 export interface CometSupOptions {
-  readonly connection: ConnectionConfig;
+  /** What every connection FSM is started with; its start and end callbacks are this tree's. */
+  readonly connection: Omit<ConnectionConfig, 'onStarted' | 'onEnded'>;
+  /** The live-session table the connections enter in `init` and leave in `terminate`. */
+  readonly sessions: SessionTable;
   /** Restart intensity of comet_sup (OTP's default: 1 restart in 5 s). */
   readonly intensity?: number;
   readonly period?: number;
@@ -41,9 +45,19 @@ export interface CometSupOptions {
 
 /** Start the tree under `system`. */
 export function startCometSup(system: ParentRef, opts: CometSupOptions): Promise<StartResult<supervisor.SupRef>> {
+  const config: ConnectionConfig = {
+    ...opts.connection,
+    onStarted: (sid) => opts.sessions.started(sid),
+    // A session that ended frees its id (in practice none is ever handed out again).
+    onEnded: (sid) => {
+      opts.sessions.ended(sid);
+      const ids = sessionIdServer(system);
+      if (ids) sessionIds.release(ids, sid);
+    },
+  };
   const connectionSpec: supervisor.ChildSpec<[Sid]> = {
     id: 'connection',
-    start: (link, sid) => genFsm.startLink(link, connection, { sid, config: opts.connection }, {
+    start: (link, sid) => genFsm.startLink(link, connection, { sid, config }, {
       name: connectionName(sid), logger: opts.logger, ...(opts.clock ? { clock: opts.clock } : {}),
     }),
     restart: 'temporary',
