@@ -2,13 +2,10 @@
  * comet-fsm: long-polling comet on nact actors, a TypeScript port of the Erlang/Mochiweb gen_fsm
  * design. The server API; the OTP layer is `comet-fsm/otp`, the client `comet-fsm/client`.
  */
-export {
-  createCometServer, DEFAULT_PATH, DEFAULT_WAIT_MS, DEFAULT_INACTIVITY_MS, DEFAULT_MAX_SESSIONS,
-  type CometServer, type CometServerOptions,
-} from './comet/server.js';
-export { createCometApi, type CometApi, type ApiReply, type SocketWatch } from './comet/api.js';
+export { createCometServer, type CometServer, type CometServerOptions } from './server.js';
+export { createCometApi, DEFAULT_MAX_SESSIONS, type CometApi, type CometApiDeps, type ApiReply, type SocketWatch } from './comet/api.js';
 export type { SessionEndReason, SessionHooks, SessionContext, ConnectionState, ConnectionEvent } from './comet/connection.js';
-export { ERR_SESSION_CONTEXT_STALE } from './comet/connection.js';
+export { DEFAULT_INACTIVITY_MS, DEFAULT_WAIT_MS, ERR_SESSION_CONTEXT_STALE } from './comet/connection.js';
 export {
   CometError, HTTP_STATUS, LIBRARY_ERROR_CODES, WIRE_ERROR_CODES, isCometError, isWireErrorCode,
   type CometErrorCode, type LibraryErrorCode, type WireErrorCode,
@@ -18,7 +15,7 @@ export { DEFAULT_MAX_QUEUE } from './comet/outbox.js';
 export { RID_WINDOW } from './comet/inbox.js';
 export type { Frame, Packet, SetupReply, RequestReply, ErrorReply } from './comet/wire.js';
 export { DEFAULT_MAX_BODY_BYTES } from './http/body.js';
-export { createHandler, type CometHandler } from './http/handler.js';
+export { createHandler, DEFAULT_PATH, type CometHandler } from './http/handler.js';
 export { applyHttpTimeouts, closeHttpServer, CLOSE_GRACE_MS } from './http/http_server.js';
 export type { CorsOption } from './http/cors.js';
 export type { Logger } from './otp/logger.js';

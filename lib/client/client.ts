@@ -3,7 +3,7 @@
  * one request held by the server; a send path carries queued messages, one request at a time.
  * Every request takes the next rid and the current ack; failures re-send the same rid.
  */
-import { asRid, type Rid, type Sid } from '../comet/ids.js';
+import { asRid, type Rid, type Sid } from './ids.js';
 import { TypedEmitter, type Listener } from './emitter.js';
 import { CometClientError } from './errors.js';
 import { exchange, sleep, type ExchangeContext, type ExchangeResult } from './exchange.js';

@@ -33,4 +33,4 @@ export {
 export { DEFAULT_RETRY_BASE_MS, DEFAULT_RETRY_CAP_MS, backoffDelay, type BackoffPolicy } from './backoff.js';
 export type { FetchInitLike, FetchLike, FetchResponseLike, Timers } from './transport.js';
 export type { Packet } from './wire.js';
-export type { Rid, Seq, Sid } from '../comet/ids.js';
+export type { Rid, Seq, Sid } from './ids.js';

@@ -1,5 +1,5 @@
 /** Options of the client, their defaults, and the event payloads. */
-import type { Seq, Sid } from '../comet/ids.js';
+import type { Seq, Sid } from './ids.js';
 import { DEFAULT_RETRY_BASE_MS, DEFAULT_RETRY_CAP_MS } from './backoff.js';
 import type { CometClientError } from './errors.js';
 import type { FetchLike, Timers } from './transport.js';

@@ -3,7 +3,7 @@
  * on what comes back. Kept apart from the server's decoder so the browser bundle does not pull
  * in server code.
  */
-import { asRid, asSeq, asSid, type Rid, type Seq, type Sid } from '../comet/ids.js';
+import { asRid, asSeq, asSid, type Rid, type Seq, type Sid } from './ids.js';
 
 /** The server's default hold time for a poll (ms), used if a setup answer lacks `wait`. */
 export const DEFAULT_SERVER_WAIT_MS = 60_000;

@@ -5,18 +5,32 @@
  *
  * They return replies as values (status + body); writing them to HTTP is the handler's job.
  */
-import { HTTP_STATUS, isCometError, isWireErrorCode, type WireErrorCode } from './errors.js';
-import type { PacketOutcome, RequestOutcome } from './connection.js';
-import { CometError } from './errors.js';
+import type { Clock } from '../otp/clock.js';
+import type { ParentRef } from '../otp/nact.js';
+import { sessionIdServer, startConnection } from './comet_sup.js';
+import type { ConnectionEvent, PacketOutcome, RequestOutcome } from './connection.js';
+import { CometError, HTTP_STATUS, isCometError, isWireErrorCode, type WireErrorCode } from './errors.js';
 import { newRequestToken, type Rid, type Seq, type Sid } from './ids.js';
+import * as sessionIds from './session_ids.js';
 import type { SessionRouter } from './session_router.js';
-import { decodeFrame, type ErrorReply, type RequestFrame, type RequestReply, type SetupReply, type TerminateFrame } from './wire.js';
+import type { SessionTable } from './sessions.js';
+import { assertSendable, decodeFrame, type ErrorReply, type RequestFrame, type RequestReply, type SetupReply, type TerminateFrame } from './wire.js';
 
 /** How long past `wait` the HTTP side waits for an FSM's reply before giving up (a safety net:
  *  the FSM answers within `wait`, and a dead FSM is noticed at once by a monitor). */
 export const REPLY_MARGIN_MS = 5000;
 /** How long `handlePacket` waits for the FSM to accept a packet. */
 export const PACKET_TIMEOUT_MS = 5000;
+/** Sessions beyond this get `503 overloaded` at setup. One process holds about 19,000 sockets. */
+export const DEFAULT_MAX_SESSIONS = 20_000;
+/** How long the session-id server may be away (restarting) before a setup answers 503. */
+export const SETUP_RETRY_MS = 1000;
+/** How long a setup sleeps between two looks for a restarting session-id server. */
+export const SETUP_RETRY_INTERVAL_MS = 10;
+/** How long one call to a running session-id server may take. Long on purpose: a busy server is
+ *  slow, not gone (a dead one rejects the call at once through its monitor), and a setup refused
+ *  while its id is still being reserved would leave that id reserved. */
+export const SETUP_CALL_TIMEOUT_MS = 10_000;
 
 /** A reply to write: 200 with a setup or request body, or an error status with an error body. */
 export type ApiReply =
@@ -32,14 +46,21 @@ export interface SocketWatch {
   onClosed(cb: () => void): () => void;
 }
 
-/** What opening a session takes: an id from the session-id server and a started connection FSM. */
-export type NewSession = () => Promise<{ readonly ok: Sid } | { readonly error: WireErrorCode; readonly message: string }>;
-
 export interface CometApiDeps {
+  /** The actor system comet_sup runs in: where the session-id server and the connection
+   *  supervisor are found by name. */
+  readonly system: ParentRef;
   readonly router: SessionRouter;
-  readonly newSession: NewSession;
+  /** The live sessions (entered and left by the connections themselves). */
+  readonly sessions: SessionTable;
   readonly wait: number;
   readonly inactivity: number;
+  /** Live sessions plus setups in flight beyond which a setup answers `503 overloaded`. */
+  readonly maxSessions: number;
+  /** The clock a setup sleeps on while the session-id server restarts. */
+  readonly clock: Clock;
+  /** True once the server is closing: setups answer `503 shutting_down`. */
+  readonly isClosing: () => boolean;
 }
 
 export interface CometApi {
@@ -48,16 +69,48 @@ export interface CometApi {
   handleRequest(sid: Sid, request: RequestFrame | TerminateFrame, socket: SocketWatch): Promise<ApiReply>;
   /** Push `data` to one session. Rejects with a CometError `unknown_session` or `overloaded`. */
   handlePacket(sid: Sid, data: unknown): Promise<Seq>;
+  /** Push `data` to every live session without waiting; returns how many it was sent to.
+   *  @throws CometError `bad_request` when `data` is not JSON-serialisable. */
+  broadcast(data: unknown): number;
 }
 
-/** Build the comet API over a router and a way to open sessions. */
+/** Build the comet API over a running comet_sup tree. */
 export function createCometApi(deps: CometApiDeps): CometApi {
-  const { router, newSession, wait, inactivity } = deps;
+  const { system, router, sessions, wait, inactivity, maxSessions, clock, isClosing } = deps;
 
+  /**
+   * The post's handle_setup: a sid from the session-id server, a connection FSM for it under the
+   * connection supervisor, the sid back to the client. The FSM's `init` enters it in `sessions`.
+   */
   async function handleSetup(): Promise<ApiReply> {
-    const r = await newSession();
-    if ('error' in r) return error(r.error, r.message);
-    return { status: 200, body: { sid: r.ok, wait, inactivity } };
+    if (isClosing()) return error('shutting_down', 'the server is shutting down');
+    if (sessions.size + sessions.settingUp >= maxSessions) return error('overloaded', 'session limit reached');
+    sessions.settingUp++;
+    try {
+      // The session-id server may be restarting after a crash: retry briefly inside rather than
+      // fail the setup, then give up with a 503 the client retries.
+      const deadline = clock.now() + SETUP_RETRY_MS;
+      let sid: Sid | undefined;
+      for (;;) {
+        const ids = sessionIdServer(system);
+        // A call that fails means it died during the call: the same as not finding it.
+        if (ids) sid = await sessionIds.newSid(ids, SETUP_CALL_TIMEOUT_MS).catch(() => undefined);
+        if (sid !== undefined) break;
+        if (clock.now() >= deadline || isClosing()) return error('overloaded', 'session ids unavailable, retry');
+        await new Promise<void>((resolve) => clock.setTimeout(resolve, SETUP_RETRY_INTERVAL_MS));
+      }
+      const started = await startConnection(system, sid);
+      if (!('ok' in started)) {
+        // A name clash means a live session owns this sid: releasing it would free a live id.
+        const clash = 'error' in started && typeof started.error === 'object' && started.error !== null && 'already_started' in started.error;
+        const ids = sessionIdServer(system);
+        if (ids && !clash) sessionIds.release(ids, sid);
+        return error('overloaded', 'could not start the session, retry');
+      }
+      return { status: 200, body: { sid, wait, inactivity } };
+    } finally {
+      sessions.settingUp--;
+    }
   }
 
   // Not async (nor are handleJson and router.call): while a poll is held, an async frame here
@@ -109,21 +162,17 @@ export function createCometApi(deps: CometApiDeps): CometApi {
     return r.seq;
   }
 
-  return { handleJson, handleSetup, handleRequest, handlePacket };
-}
-
-/**
- * Packet data must survive JSON.stringify: a packet that cannot be encoded would break every
- * later response of its session (it is resent until acked), so refuse it up front.
- */
-export function assertSendable(data: unknown): void {
-  let encoded: string | undefined;
-  try {
-    encoded = JSON.stringify(data);
-  } catch (err) {
-    throw new CometError('bad_request', `packet data is not JSON-serialisable: ${err instanceof Error ? err.message : String(err)}`);
+  function broadcast(data: unknown): number {
+    assertSendable(data);
+    // One event for every session: events are never mutated, and a broadcast to 19,000
+    // sessions need not allocate 19,000 copies of it.
+    const event: ConnectionEvent = { type: 'packet', data, from: undefined };
+    let n = 0;
+    for (const sid of sessions) if (router.cast(sid, event)) n++;
+    return n;
   }
-  if (encoded === undefined) throw new CometError('bad_request', 'packet data is not JSON-serialisable (undefined, a function or a symbol)');
+
+  return { handleJson, handleSetup, handleRequest, handlePacket, broadcast };
 }
 
 function toReply(outcome: RequestOutcome, rid: Rid): ApiReply {

@@ -33,9 +33,8 @@ import type { TimerRef } from '../otp/timers.js';
 import { asRid, type RequestToken, type Rid, type Seq, type Sid } from './ids.js';
 import { Inbox, RID_WINDOW, type Batch } from './inbox.js';
 import { Outbox, type PushResult } from './outbox.js';
-import { assertSendable } from './api.js';
 import { CometError } from './errors.js';
-import type { Packet } from './wire.js';
+import { assertSendable, type Packet } from './wire.js';
 import type { ConnectionStats } from './stats.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -98,6 +97,11 @@ export interface SessionHooks {
   readonly onMessage?: (sid: Sid, data: unknown, session: SessionContext) => void | Promise<void>;
   readonly onSessionEnd?: (sid: Sid, reason: SessionEndReason) => void | Promise<void>;
 }
+
+/** How long a request is held without packets (ms). Keep it below any proxy's idle timeout. */
+export const DEFAULT_WAIT_MS = 60_000;
+/** The post's dietimer: this long without a held request and the session ends (ms). */
+export const DEFAULT_INACTIVITY_MS = 45_000;
 
 export interface ConnectionConfig {
   /** How long a request is held before it is answered with no packets (ms). */

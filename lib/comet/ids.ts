@@ -2,8 +2,9 @@
  * Branded identifiers of wire contract v1. A `Rid` can never be passed where a `Seq` is due,
  * nor a plain string where a `Sid` is due: the brand exists only at compile time.
  */
-declare const brand: unique symbol;
-type Brand<T, B extends string> = T & { readonly [brand]: B };
+// A string-keyed brand, not a `unique symbol`: lib/client/ids.ts declares the same brands, and the
+// two must be one type (a client's Sid is the server's Sid), which only a structural key gives.
+type Brand<T, B extends string> = T & { readonly __brand: B };
 
 /** Session id: the only credential a client holds (>= 122 random bits, url-safe). */
 export type Sid = Brand<string, 'Sid'>;

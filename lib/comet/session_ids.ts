@@ -85,3 +85,8 @@ export function release(server: SessionIdsRef, sid: Sid): void {
 export function count(server: SessionIdsRef, timeoutMs: number): Promise<number> {
   return genServer.call(server, { type: 'count' }, timeoutMs) as Promise<number>;
 }
+
+/** Fault injection for crash tests: make the server crash (its supervisor restarts it). */
+export function crash(server: SessionIdsRef): void {
+  genServer.cast(server, { type: 'crash' });
+}

@@ -3,7 +3,7 @@
  * shapes one typed home. Pure functions, no I/O; see docs/protocol.md for the contract itself.
  */
 import { asRid, asSeq, asSid, type Rid, type Seq, type Sid } from './ids.js';
-import type { WireErrorCode } from './errors.js';
+import { CometError, type WireErrorCode } from './errors.js';
 
 /** Longest sid accepted on the wire. Real sids are ~22-36 chars; this only bounds junk input. */
 export const MAX_SID_LENGTH = 128;
@@ -202,4 +202,19 @@ export function encodeRequestReply(reply: RequestReply): string {
 /** Serialise an error reply. */
 export function encodeErrorReply(reply: ErrorReply): string {
   return JSON.stringify(reply);
+}
+
+/**
+ * Packet data must survive JSON.stringify: a packet that cannot be encoded would break every
+ * later response of its session (it is resent until acked), so refuse it up front.
+ * @throws CometError `bad_request` when `data` cannot be encoded.
+ */
+export function assertSendable(data: unknown): void {
+  let encoded: string | undefined;
+  try {
+    encoded = JSON.stringify(data);
+  } catch (err) {
+    throw new CometError('bad_request', `packet data is not JSON-serialisable: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (encoded === undefined) throw new CometError('bad_request', 'packet data is not JSON-serialisable (undefined, a function or a symbol)');
 }

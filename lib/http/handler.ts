@@ -14,6 +14,9 @@ import { readJsonBodyThen } from './body.js';
 import { allowedMethods, applyCors, handlePreflight, type CorsOption } from './cors.js';
 import { sendError, sendJson } from './respond.js';
 
+/** The endpoint path of wire contract v1. */
+export const DEFAULT_PATH = '/comet';
+
 /** Express-style continuation: called for requests outside the comet path, when given. */
 export type Next = (err?: unknown) => void;
 

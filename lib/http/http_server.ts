@@ -8,6 +8,10 @@ import type { Server } from 'node:http';
 /** How long a close waits for replies still being written before it cuts the connections. */
 export const CLOSE_GRACE_MS = 1000;
 
+/** Keep-alive of a server `listen()` makes: the client's next poll comes at once after a
+ *  response, so an idle connection is not worth keeping long. */
+export const KEEP_ALIVE_TIMEOUT_MS = 5000;
+
 /**
  * Set `headersTimeout` and `requestTimeout` for a server holding polls of up to `wait` ms.
  * They bound how long a client may take to *send* a request (headers, then the whole body): a

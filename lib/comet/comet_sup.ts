@@ -11,23 +11,27 @@
  * Children stop in reverse order, so on shutdown every connection's terminate answers its held
  * poll before the session-id server goes.
  */
-import * as genFsm from '../lib/otp/gen_fsm.js';
-import type { Clock } from '../lib/otp/clock.js';
-import type { ExitReason } from '../lib/otp/errors.js';
-import type { Logger } from '../lib/otp/logger.js';
-import type { ParentRef } from '../lib/otp/nact.js';
-import type { Pid, StartResult } from '../lib/otp/proc_lib.js';
-import { whereis } from '../lib/otp/registry.js';
-import { connection, connectionName, type ConnectionConfig } from '../lib/comet/connection.js';
-import { asSid, type Sid } from '../lib/comet/ids.js';
-import * as sessionIds from '../lib/comet/session_ids.js';
-import * as supervisor from './supervisor.js';
+import * as genFsm from '../otp/gen_fsm.js';
+import type { Clock } from '../otp/clock.js';
+import type { ExitReason } from '../otp/errors.js';
+import type { Logger } from '../otp/logger.js';
+import type { ParentRef } from '../otp/nact.js';
+import type { Pid, StartResult } from '../otp/proc_lib.js';
+import { whereis } from '../otp/registry.js';
+import { connection, connectionName, type ConnectionConfig } from './connection.js';
+import { asSid, type Sid } from './ids.js';
+import * as sessionIds from './session_ids.js';
+import type { SessionTable } from './sessions.js';
+import * as supervisor from '../../supervisors/supervisor.js';
 
 export const COMET_SUP_NAME = 'comet_sup';
 export const CONNECTION_SUP_NAME = 'comet_connection_sup';
 
 export interface CometSupOptions {
-  readonly connection: ConnectionConfig;
+  /** What every connection FSM is started with; its start and end callbacks are this tree's. */
+  readonly connection: Omit<ConnectionConfig, 'onStarted' | 'onEnded'>;
+  /** The live-session table the connections enter in `init` and leave in `terminate`. */
+  readonly sessions: SessionTable;
   /** Restart intensity of comet_sup (OTP's default: 1 restart in 5 s). */
   readonly intensity?: number;
   readonly period?: number;
@@ -41,9 +45,19 @@ export interface CometSupOptions {
 
 /** Start the tree under `system`. */
 export function startCometSup(system: ParentRef, opts: CometSupOptions): Promise<StartResult<supervisor.SupRef>> {
+  const config: ConnectionConfig = {
+    ...opts.connection,
+    onStarted: (sid) => opts.sessions.started(sid),
+    // A session that ended frees its id (in practice none is ever handed out again).
+    onEnded: (sid) => {
+      opts.sessions.ended(sid);
+      const ids = sessionIdServer(system);
+      if (ids) sessionIds.release(ids, sid);
+    },
+  };
   const connectionSpec: supervisor.ChildSpec<[Sid]> = {
     id: 'connection',
-    start: (link, sid) => genFsm.startLink(link, connection, { sid, config: opts.connection }, {
+    start: (link, sid) => genFsm.startLink(link, connection, { sid, config }, {
       name: connectionName(sid), logger: opts.logger, ...(opts.clock ? { clock: opts.clock } : {}),
     }),
     restart: 'temporary',

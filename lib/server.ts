@@ -1,51 +1,38 @@
 /**
- * `createCometServer`: the embedding API. It starts an actor system with the comet supervision
- * tree, builds the post's interface functions over it, and exposes a `(req, res)` handler (or its
- * own node:http server through `listen`).
+ * `createCometServer`: the embedding API, and wiring only. It validates the options, starts an
+ * actor system with the comet supervision tree (lib/comet/comet_sup.ts), builds the post's
+ * interface functions over it (lib/comet/api.ts), puts the Mochiweb-side handler in front
+ * (lib/http/handler.ts), and closes all of it in order.
  *
  * The library reads no environment variables; the runnable servers in bin/ do.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ServerResponse } from 'node:http';
-import type { Clock } from '../otp/clock.js';
-import { describe, type ExitReason } from '../otp/errors.js';
-import { nullLogger, type Logger } from '../otp/logger.js';
-import { startSystem, stopSystem } from '../otp/nact.js';
-import * as genServer from '../otp/gen_server.js';
-import { shutdown, type Pid } from '../otp/proc_lib.js';
-import { clearRegistry } from '../otp/registry.js';
-import { DEFAULT_MAX_BODY_BYTES } from '../http/body.js';
-import { DEFAULT_CORS, type CorsOption } from '../http/cors.js';
-import { createHandler, pathnameOf, type CometHandler } from '../http/handler.js';
-import { DEFAULT_HEALTH_PATH, DEFAULT_METRICS_PATH, serveOps } from '../http/ops.js';
-import { applyHttpTimeouts, closeHttpServer } from '../http/http_server.js';
 import type { Registry } from 'prom-client';
-import { createMetrics } from './metrics.js';
-import { newConnectionStats } from './stats.js';
-import { sessionIdServer, startCometSup, startConnection } from '../../supervisors/comet_sup.js';
-import { assertSendable, createCometApi, type CometApi } from './api.js';
-import type { ConnectionEvent, SessionEndReason, SessionHooks } from './connection.js';
-import { CometError } from './errors.js';
-import { asSid, type Seq, type Sid } from './ids.js';
-import { DEFAULT_MAX_QUEUE } from './outbox.js';
-import * as sessionIds from './session_ids.js';
-import { localRouter } from './session_router.js';
-
-/** Defaults, as the wire contract states them. */
-export const DEFAULT_PATH = '/comet';
-/** How long a request is held without packets (ms). Keep it below any proxy's idle timeout. */
-export const DEFAULT_WAIT_MS = 60_000;
-/** The post's dietimer: this long without a held request and the session ends (ms). */
-export const DEFAULT_INACTIVITY_MS = 45_000;
-/** Sessions beyond this get `503 overloaded` at setup. One process holds about 19,000 sockets. */
-export const DEFAULT_MAX_SESSIONS = 20_000;
-/** How long the session-id server may be away (restarting) before a setup answers 503. */
-export const SETUP_RETRY_MS = 1000;
-/** How long one call to a running session-id server may take. Long on purpose: a busy server is
- *  slow, not gone (a dead one rejects the call at once through its monitor), and a setup refused
- *  while its id is still being reserved would leave that id reserved. */
-export const SETUP_CALL_TIMEOUT_MS = 10_000;
+import { systemClock, type Clock } from './otp/clock.js';
+import { describe, type ExitReason } from './otp/errors.js';
+import { nullLogger, type Logger } from './otp/logger.js';
+import { startSystem, stopSystem } from './otp/nact.js';
+import { shutdown, type Pid } from './otp/proc_lib.js';
+import { clearRegistry } from './otp/registry.js';
+import { createCometApi, DEFAULT_MAX_SESSIONS, type CometApi } from './comet/api.js';
+import { sessionIdServer, startCometSup } from './comet/comet_sup.js';
+import { DEFAULT_INACTIVITY_MS, DEFAULT_WAIT_MS, type ConnectionEvent, type SessionHooks } from './comet/connection.js';
+import { CometError } from './comet/errors.js';
+import { asSid, type Seq, type Sid } from './comet/ids.js';
+import { createMetrics } from './comet/metrics.js';
+import { DEFAULT_MAX_QUEUE } from './comet/outbox.js';
+import * as sessionIds from './comet/session_ids.js';
+import { localRouter } from './comet/session_router.js';
+import { SessionTable } from './comet/sessions.js';
+import { newConnectionStats } from './comet/stats.js';
+import { DEFAULT_MAX_BODY_BYTES } from './http/body.js';
+import { DEFAULT_CORS, type CorsOption } from './http/cors.js';
+import { createHandler, DEFAULT_PATH, pathnameOf, type CometHandler } from './http/handler.js';
+import { HeldPolls } from './http/held_polls.js';
+import { applyHttpTimeouts, closeHttpServer, KEEP_ALIVE_TIMEOUT_MS } from './http/http_server.js';
+import { DEFAULT_HEALTH_PATH, DEFAULT_METRICS_PATH, serveOps } from './http/ops.js';
 
 export interface CometServerOptions extends SessionHooks {
   /** Endpoint path (default `/comet`). */
@@ -73,7 +60,7 @@ export interface CometServerOptions extends SessionHooks {
   readonly healthPath?: string | false;
   /** Fault injection for crash tests: return true to make that FSM's handler throw. */
   readonly fault?: (sid: Sid, event: ConnectionEvent['type']) => boolean;
-  /** The clock FSM timers read (tests inject a ManualClock). */
+  /** The clock the FSM timers and the setup retry read (tests inject a ManualClock). */
   readonly clock?: Clock;
   /** The session-id source (tests inject a colliding one). */
   readonly generateSid?: () => string;
@@ -123,21 +110,22 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
   const maxBodyBytes = positive('maxBodyBytes', options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
   const maxQueue = positive('maxQueue', options.maxQueue ?? DEFAULT_MAX_QUEUE);
   const path = options.path ?? DEFAULT_PATH;
+  const clock: Clock = options.clock ?? systemClock;
 
-  const live = new Set<Sid>();
-  const held = new Map<ServerResponse, Sid>();
-  let setupsInFlight = 0;
+  const sessions = new SessionTable();
+  const held = new HeldPolls();
   let closing = false;
+  let fatal = false;
   let closed: Promise<void> | undefined;
   let httpServer: http.Server | undefined;
 
   const stats = newConnectionStats();
   const metrics = options.metrics === false ? undefined : createMetrics({
-    sessions: () => live.size, held: () => held.size, stats,
+    sessions: () => sessions.size, held: () => held.size, stats,
   }, options.metrics?.registry);
   const logger = metrics ? metrics.countRestarts(baseLogger) : baseLogger;
-  let fatal = false;
 
+  // The tree.
   const system = startSystem();
   // Called as plain functions, so an options object's methods keep working unbound.
   const hooks: SessionHooks = {
@@ -148,14 +136,9 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
   const started = await startCometSup(system, {
     connection: {
       wait, inactivity, maxQueue, hooks, logger, stats,
-      onStarted: (sid) => live.add(sid),
-      onEnded: (sid: Sid, _why: SessionEndReason) => {
-        live.delete(sid);
-        const ids = sessionIdServer(system);
-        if (ids) sessionIds.release(ids, sid);
-      },
       ...(options.fault ? { fault: options.fault } : {}),
     },
+    sessions,
     logger,
     onExit: (reason) => {
       if (closing) return;
@@ -176,64 +159,15 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
   }
   const top: Pid<never> = started.ok;
   const router = localRouter(system);
+  const api = createCometApi({ system, router, sessions, wait, inactivity, maxSessions, clock, isClosing: () => closing });
 
-  async function newSid(): Promise<Sid | undefined> {
-    // The session-id server may be restarting after a crash: retry briefly inside rather than
-    // fail the setup, then give up with a 503 the client retries.
-    const deadline = Date.now() + SETUP_RETRY_MS;
-    for (;;) {
-      const ids = sessionIdServer(system);
-      if (ids) {
-        try {
-          return await sessionIds.newSid(ids, SETUP_CALL_TIMEOUT_MS);
-        } catch {
-          // it died during the call; fall through and retry
-        }
-      }
-      if (Date.now() >= deadline || closing) return undefined;
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
-
-  const api = createCometApi({
-    router, wait, inactivity,
-    async newSession() {
-      if (closing) return { error: 'shutting_down', message: 'the server is shutting down' };
-      if (live.size + setupsInFlight >= maxSessions) return { error: 'overloaded', message: 'session limit reached' };
-      setupsInFlight++;
-      try {
-        const sid = await newSid();
-        if (sid === undefined) return { error: 'overloaded', message: 'session ids unavailable, retry' };
-        const r = await startConnection(system, sid);
-        if (!('ok' in r)) {
-          // A name clash means a live session owns this sid: releasing it would free a live id.
-          const clash = 'error' in r && typeof r.error === 'object' && r.error !== null && 'already_started' in r.error;
-          const ids = sessionIdServer(system);
-          if (ids && !clash) sessionIds.release(ids, sid);
-          return { error: 'overloaded', message: 'could not start the session, retry' };
-        }
-        return { ok: sid };
-      } finally {
-        setupsInFlight--;
-      }
-    },
-  });
-
+  // The handler: the ops endpoints, then the comet endpoint.
   const cometHandler = createHandler(api, {
     path, maxBodyBytes, logger,
     cors: options.cors ?? DEFAULT_CORS,
     isClosing: () => closing,
-    inFlight: {
-      add(res, body) {
-        const sid = typeof body === 'object' && body !== null && 'sid' in body && typeof body.sid === 'string' ? body.sid : undefined;
-        if (sid !== undefined) held.set(res, asSid(sid));
-      },
-      delete(res) {
-        held.delete(res);
-      },
-    },
+    inFlight: held,
   });
-
   const ops = {
     metricsPath: options.metricsPath ?? DEFAULT_METRICS_PATH,
     healthPath: options.healthPath ?? DEFAULT_HEALTH_PATH,
@@ -248,6 +182,7 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
     cometHandler(req, res, next);
   };
 
+  // Close.
   async function close(): Promise<void> {
     closing = true;
     // Ends every session with reason `shutdown`; each FSM's terminate answers its held poll.
@@ -257,7 +192,6 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
     clearRegistry(system);
     stopSystem(system);
   }
-
 
   return {
     handler,
@@ -269,8 +203,7 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
     listen(port = 0, host = '127.0.0.1') {
       const server = http.createServer(handler);
       applyHttpTimeouts(server, wait);
-      // Keep-alive between a response and the client's next poll: short, it comes at once.
-      server.keepAliveTimeout = 5000;
+      server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
       httpServer = server;
       return new Promise((resolve, reject) => {
         server.once('error', reject);
@@ -283,32 +216,17 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
     handlePacket: (sid, data) => api.handlePacket(asSid(sid), data),
     broadcast(data) {
       try {
-        assertSendable(data);
+        return Promise.resolve(api.broadcast(data));
       } catch (err) {
         return Promise.reject(err instanceof Error ? err : new Error(String(err)));
       }
-      // One event for every session: events are never mutated, and a broadcast to 19,000
-      // sessions need not allocate 19,000 copies of it.
-      const event: ConnectionEvent = { type: 'packet', data, from: undefined };
-      let n = 0;
-      for (const sid of live) if (router.cast(sid, event)) n++;
-      return Promise.resolve(n);
     },
-    sessions: () => [...live],
+    sessions: () => [...sessions],
     heldCount: () => held.size,
-    dropHeldPoll(sid) {
-      let n = 0;
-      for (const [res, s] of held) {
-        if (s === sid) {
-          res.socket?.destroy();
-          n++;
-        }
-      }
-      return n;
-    },
+    dropHeldPoll: (sid) => held.drop(sid),
     crashSessionIds() {
       const ids = sessionIdServer(system);
-      if (ids) genServer.cast(ids, { type: 'crash' });
+      if (ids) sessionIds.crash(ids);
       return ids !== undefined;
     },
     close() {
@@ -323,4 +241,3 @@ function positive(name: string, v: number): number {
   }
   return v;
 }
-
