@@ -5,16 +5,9 @@
  */
 import { OtpError, describe, type ExitReason } from './errors.js';
 import { dispatch, pathOf } from './nact.js';
-import { lookup, type Envelope, type Pid, type Process, type ReplySlot, type Watcher } from './process.js';
+import { lookup, type Envelope, type From, type Pid, type Process, type ReplySlot, type Watcher } from './process.js';
 
-declare const fromBrand: unique symbol;
-
-/**
- * Where to send the reply of a synchronous request (OTP's `From`, the caller's `{Pid, Tag}`).
- * Reply with `reply(from, value)`; only the first reply counts, and one to a caller that gave up
- * is dropped.
- */
-export type From<R> = { readonly [fromBrand]: (reply: R) => void };
+export type { From };
 
 /** Node's timers take at most 2^31-1 ms; a longer call timeout (or Infinity, OTP's `infinity`)
  *  waits for ever, as OTP's `infinity` does: the monitor still ends it if the process dies. */

@@ -14,7 +14,6 @@
  */
 import { systemClock, type Clock } from './clock.js';
 import { OtpError, describe, exitReasonOf, isNormalExit, type ExitReason } from './errors.js';
-import type { From } from './gen.js';
 import { nullLogger, type Logger } from './logger.js';
 import {
   crashedActor, dispatch, pathOf, spawnActor, stopActor, stopDecision,
@@ -87,6 +86,15 @@ export type Envelope<M> =
 export interface Watcher {
   down(reason: ExitReason): void;
 }
+
+declare const fromBrand: unique symbol;
+
+/**
+ * Where to send the reply of a synchronous request (OTP's `From`, the caller's `{Pid, Tag}`).
+ * Reply with `reply(from, value)`; only the first reply counts, and one to a caller that gave up
+ * is dropped.
+ */
+export type From<R> = { readonly [fromBrand]: (reply: R) => void };
 
 /**
  * What a `From` is at run time (gen.ts's PendingCall). Named here so a process can answer
