@@ -20,6 +20,8 @@ export const DEFAULT_VICTIMS = 2;
 export interface AttackArgs {
   readonly list: boolean;
   readonly json: boolean;
+  /** Also append each result as one JSON line to this file. */
+  readonly jsonl: string | null;
   /** Case names, or every case for `all`. */
   readonly names: readonly string[];
   readonly durationS: number;
@@ -44,7 +46,8 @@ export const USAGE = `usage: npm run attack -- NAME [NAME...] | all | --list  [f
   --rss-cap MIB      kill the target past this RSS (default ${DEFAULT_RSS_CAP_MIB})
   --victims N        victim clients on 127.0.0.1 (default ${DEFAULT_VICTIMS})
   --server-args "…"  extra flags for the target server
-  --json             one JSON object per case instead of a table row`;
+  --json             one JSON object per case instead of a table row
+  --jsonl FILE       also append each result to FILE as one JSON line`;
 
 const positive = (flag: string, v: string, max: number): number => {
   const n = Number(v);
@@ -56,6 +59,7 @@ const positive = (flag: string, v: string, max: number): number => {
 export const parseAttackArgs = (argv: readonly string[]): AttackArgs => {
   let list = false;
   let json = false;
+  let jsonl: string | null = null;
   const names: string[] = [];
   let durationS = DEFAULT_DURATION_S;
   let count: number | null = null;
@@ -74,6 +78,7 @@ export const parseAttackArgs = (argv: readonly string[]): AttackArgs => {
     };
     if (k === '--list') list = true;
     else if (k === '--json') json = true;
+    else if (k === '--jsonl') jsonl = v();
     else if (k === '--duration') durationS = positive(k, v(), 600);
     else if (k === '--count') count = Math.round(positive(k, v(), 1_000_000));
     else if (k === '--budget') budgetMiB = positive(k, v(), 1 << 20);
@@ -86,5 +91,5 @@ export const parseAttackArgs = (argv: readonly string[]): AttackArgs => {
     else names.push(...k.split(',').filter((s) => s !== ''));
   }
   if (!list && names.length === 0) throw new Error('name a case, or all, or --list');
-  return { list, json, names, durationS, count, budgetMiB, sessionKiB, heapMiB, rssCapMiB, victims, serverArgs };
+  return { list, json, jsonl, names, durationS, count, budgetMiB, sessionKiB, heapMiB, rssCapMiB, victims, serverArgs };
 };

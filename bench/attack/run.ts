@@ -8,7 +8,7 @@
  * server still answers, kill it by PID, and print one table row judged against the issue's
  * targets. Loopback only; every process it starts is its own and is killed by PID.
  */
-import { existsSync } from 'node:fs';
+import { appendFileSync, existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAttackArgs, USAGE } from './args.js';
@@ -49,6 +49,7 @@ const main = async (): Promise<number> => {
   for (const c of chosen) {
     const r = await runCase(c, args, SCRIPTS);
     console.log(args.json ? JSON.stringify(r) : row(r));
+    if (args.jsonl !== null) appendFileSync(args.jsonl, `${JSON.stringify(r)}\n`);
   }
   return 0;
 };

@@ -4,7 +4,7 @@
  * is the figure (the orchestrator counts it); this case waits until the log goes quiet.
  */
 import { chatFloodBody, codeOf, SETUP, sidOf } from '../bodies.js';
-import { mib, tally, tallyText, type AttackCase, type AttackContext, type Outcome } from '../case.js';
+import { tally, tallyText, type AttackCase, type AttackContext, type Outcome } from '../case.js';
 import { post } from '../raw.js';
 
 /** Setups of the idle sessions in flight at once. */
@@ -54,7 +54,7 @@ export const chatFlood: AttackCase = {
     }
     const amplification = (ctx.logBytes() - before) / body.length;
     return {
-      summary: `${idle} idle sessions; one request of ${lines} lines (${mib(body.length)}): ${tallyText(statuses)}; log ${Math.round(amplification)}x the request`,
+      summary: `${idle} idle sessions; one request of ${lines} lines (${(body.length / 1024).toFixed(0)} KiB): ${tallyText(statuses)}; log ${Math.round(amplification)}x the request`,
       sessions: idle + 1,
       ownPass: null,
       figures: { idle_sessions: idle, lines, request_bytes: body.length, log_amplification: amplification, answers: tallyText(statuses) },

@@ -1,6 +1,7 @@
 /**
  * Row 6: one client address opens N sessions as fast as it can and keeps each alive with one cheap
- * request per inactivity period; meanwhile the victim on 127.0.0.1 keeps setting up sessions.
+ * request per inactivity period; once the server is full it keeps asking, so that it also takes
+ * every slot another client frees. Meanwhile the victim on 127.0.0.1 keeps setting up sessions.
  *
  * The cheap request: right after its setup each session sends one message and never acks the
  * echo, so every later request is answered at once with that one packet, and restarts the session's
@@ -13,6 +14,8 @@ import { AttackError, post, type RawConn, type RawResponse } from '../raw.js';
 
 /** Keep-alive connections the attacker uses. */
 const CONNS = 32;
+/** Once the server is full, a setup is tried again this often (ms). */
+const SQUAT_MS = 5;
 /** A session is touched again this long after its last request (ms): well inside `inactivity` (45 s). */
 const REFRESH_MS = 25_000;
 
@@ -37,6 +40,7 @@ export const setupFlood: AttackCase = {
     let refreshed = 0;
     let lost = 0;
     let openSecs = NaN;
+    let squatted = 0;
     const t0 = performance.now();
     let opening = true;
     let cursor = 0;
@@ -81,19 +85,41 @@ export const setupFlood: AttackCase = {
         s.at = performance.now();
         const r = await send(c, pollBody(s.sid, ++s.rid, 0));
         if (r?.status === 200) refreshed++;
-        else {
+        else if (!ctx.stopped) {
           lost++;
           if (r !== null) tally(statuses, `refresh ${codeOf(r.status, r.body)}`);
         }
       }
     };
-    await Promise.all(Array.from({ length: CONNS }, worker));
+
+    /** Once full, keep asking, so that every slot another client frees goes to the attacker. */
+    const squatter = async (): Promise<void> => {
+      const c = ctx.conn(0);
+      while (!ctx.stopped && held.length < want) {
+        if (opening) {
+          await ctx.sleep(100);
+          continue;
+        }
+        const r = await send(c, SETUP);
+        const sid = r === null ? null : sidOf(r.body);
+        if (sid !== null) {
+          const e = await send(c, messagesBody(sid, 1, 0, ['k']));
+          if (e?.status === 200) {
+            held.push({ sid, rid: 1, at: performance.now() });
+            squatted++;
+          }
+        } else {
+          await ctx.sleep(SQUAT_MS);
+        }
+      }
+    };
+    await Promise.all([...Array.from({ length: CONNS }, worker), squatter()]);
     while (!ctx.stopped) await ctx.sleep(1_000);
     return {
-      summary: `${held.length} sessions held from one address (${attempts} setups in ${openSecs.toFixed(1)} s), ${refreshed} refreshes, ${lost} lost; refusals: ${tallyText(statuses)}`,
+      summary: `${held.length} sessions held from one address (${attempts} setups in ${openSecs.toFixed(1)} s), then ${squatted} freed slots taken; ${refreshed} refreshes, ${lost} lost; refusals: ${tallyText(statuses)}`,
       sessions: held.length,
       ownPass: null,
-      figures: { held: held.length, setups: attempts, open_seconds: openSecs, refreshed, lost, refusals: tallyText(statuses) },
+      figures: { held: held.length, setups: attempts, open_seconds: openSecs, squatted, refreshed, lost, refusals: tallyText(statuses) },
     };
   },
 };
