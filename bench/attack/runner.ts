@@ -49,18 +49,20 @@ export const runCase = async (c: AttackCase, args: AttackArgs, scripts: Scripts)
       const ctx = new AttackContext(HOST, port, args.count, t0 + durationMs, () => target.logBytes);
       target.onExit((why) => ctx.stop(why));
       const deadline = setTimeout(() => ctx.stop('deadline'), durationMs);
+      let abandon: NodeJS.Timeout | undefined;
       let outcome: Outcome | { error: string };
       try {
         outcome = await Promise.race([
           c.run(ctx),
-          sleep(durationMs + GRACE_MS).then(() => {
-            throw new Error(`did not stop within ${GRACE_MS / 1000} s of its deadline`);
+          new Promise<never>((_, reject) => {
+            abandon = setTimeout(() => reject(new Error(`did not stop within ${GRACE_MS / 1000} s of its deadline`)), durationMs + GRACE_MS);
           }),
         ]);
       } catch (e) {
         outcome = { error: e instanceof Error ? e.message : String(e) };
       } finally {
         clearTimeout(deadline);
+        clearTimeout(abandon);
       }
       const ended = ctx.stopReason ?? 'done';
       const window = Math.min(durationMs, MIN_WINDOW_MS) - (performance.now() - t0);

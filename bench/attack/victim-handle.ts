@@ -48,7 +48,9 @@ export class Victim {
     child.on('message', (m: FromVictim) => {
       const w = this.#waiting;
       this.#waiting = null;
-      w?.(m.stats);
+      // IPC is JSON: a NaN percentile (no sample) arrives as null.
+      const num = (x: number | null): number => x ?? NaN;
+      w?.({ ...m.stats, p50: num(m.stats.p50), p99: num(m.stats.p99), max: num(m.stats.max) });
     });
   }
 
