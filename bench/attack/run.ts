@@ -7,6 +7,7 @@
  * (and up) until the case is done, its duration is over or the server is gone; then check the
  * server still answers, kill it by PID, and print one table row judged against the issue's
  * targets. Loopback only; every process it starts is its own and is killed by PID.
+ * Exits 1 only when a case could not be run, never because of a figure.
  */
 import { appendFileSync, existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -46,12 +47,20 @@ const main = async (): Promise<number> => {
     console.log('');
     console.log(TABLE_HEAD);
   }
+  let code = 0;
   for (const c of chosen) {
-    const r = await runCase(c, args, SCRIPTS);
-    console.log(args.json ? JSON.stringify(r) : row(r));
-    if (args.jsonl !== null) appendFileSync(args.jsonl, `${JSON.stringify(r)}\n`);
+    try {
+      const r = await runCase(c, args, SCRIPTS);
+      console.log(args.json ? JSON.stringify(r) : row(r));
+      if (args.jsonl !== null) appendFileSync(args.jsonl, `${JSON.stringify(r)}\n`);
+    } catch (e) {
+      // The case could not be run at all (the target did not start): say so, go on with the next.
+      const error = e instanceof Error ? e.message : String(e);
+      console.log(args.json ? JSON.stringify({ type: 'attack', case: c.name, row: c.row, error }) : `| ${c.row} | ${c.name} | not run: ${error} |`);
+      code = 1;
+    }
   }
-  return 0;
+  return code;
 };
 
 main().then(
