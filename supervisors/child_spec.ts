@@ -24,9 +24,21 @@ export const DEFAULT_WORKER_SHUTDOWN: Shutdown = 5000;
 export const DEFAULT_SUPERVISOR_SHUTDOWN: Shutdown = 'infinity';
 
 /**
+ * What a child's start function resolves to, as OTP's `{ok, Pid} | {ok, Pid, Info} | ignore |
+ * {error, Reason}`: any `startLink` result, or `{ ok: pid, info }` to hand `info` back to the caller
+ * of `startChild`/`restartChild` (the supervisor itself ignores it, as OTP's does).
+ * @example
+ * start: async (link) => {
+ *   const r = await genServer.startLink(link, cache, undefined);
+ *   return 'ok' in r ? { ok: r.ok, info: { warmedUp: true } } : r;
+ * }
+ */
+export type ChildStartReturn = StartResult<Pid<never>> | { readonly ok: Pid<never>; readonly info: unknown };
+
+/**
  * What a supervisor needs to start, stop and restart one child (OTP's child_spec map).
  * `start` must start the process linked to `link` and resolve once its init has run, as every
- * `startLink` in this layer does. For `simple_one_for_one`, `start` also receives the extra
+ * `startLink` in this layer does; it may add an `info` (`ChildStartReturn`). For `simple_one_for_one`, `start` also receives the extra
  * arguments given to `startChild`.
  * @example
  * const spec: ChildSpec = {
@@ -38,7 +50,7 @@ export const DEFAULT_SUPERVISOR_SHUTDOWN: Shutdown = 'infinity';
  */
 export interface ChildSpec<Extra extends unknown[] = []> {
   readonly id: string;
-  readonly start: (link: Link, ...extra: Extra) => Promise<StartResult<Pid<never>>>;
+  readonly start: (link: Link, ...extra: Extra) => Promise<ChildStartReturn>;
   readonly restart?: RestartType;
   readonly shutdown?: Shutdown;
   readonly type?: ChildType;
@@ -47,7 +59,7 @@ export interface ChildSpec<Extra extends unknown[] = []> {
 /** A validated spec with every default applied (what `getChildspec` returns). */
 export interface ChildRecordSpec<Extra extends unknown[] = unknown[]> {
   readonly id: string;
-  readonly start: (link: Link, ...extra: Extra) => Promise<StartResult<Pid<never>>>;
+  readonly start: (link: Link, ...extra: Extra) => Promise<ChildStartReturn>;
   readonly restart: RestartType;
   readonly shutdown: Shutdown;
   readonly type: ChildType;
@@ -76,7 +88,7 @@ export type Checked<T> = { readonly ok: T } | { readonly error: ChildSpecError }
 /** Validate one spec and apply OTP's defaults (OTP's `check_childspec`). */
 // `spec` is `unknown`: JavaScript callers (and `startChild`) may pass anything, and a bad value is a result.
 export function checkChildSpec<Extra extends unknown[]>(spec: unknown): Checked<ChildRecordSpec<Extra>> {
-  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) return { error: { invalid_child_spec: spec } };
+  if (!isMap(spec)) return { error: { invalid_child_spec: spec } };
   const s = spec as Partial<Record<keyof ChildSpec, unknown>>;
   if (s.id === undefined) return { error: 'missing_id' };
   if (s.start === undefined) return { error: 'missing_start' };
@@ -107,6 +119,16 @@ export function checkChildSpecs<Extra extends unknown[]>(specs: readonly ChildSp
     out.push(r.ok);
   }
   return { ok: out };
+}
+
+/**
+ * OTP's `is_map/1` for what a JavaScript caller may hand us: a plain object (an object literal or
+ * `Object.create(null)`). An array (an Erlang tuple or list), a Date, a Map or a class instance is not.
+ */
+export function isMap(x: unknown): x is Record<string, unknown> {
+  if (typeof x !== 'object' || x === null) return false;
+  const proto: unknown = Object.getPrototypeOf(x);
+  return proto === Object.prototype || proto === null;
 }
 
 function isShutdown(x: unknown): x is Shutdown {

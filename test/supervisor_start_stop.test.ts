@@ -75,6 +75,14 @@ void t.test('sup_flags', async (t) => {
   t.same(await bad({ period: 0 }), { error: { supervisor_data: { invalid_period: 0 } } });
   t.same(await bad({ period: 1.5 }), { error: { supervisor_data: { invalid_period: 1.5 } } });
   t.same(await bad(null), { error: { supervisor_data: { invalid_type: null } } });
+  // Flags other than a map: OTP's `{one_for_one, 2}` is an array here; a Date or a Map is no map of flags either.
+  t.same(await bad(['one_for_one', 2]), { error: { supervisor_data: { invalid_type: ['one_for_one', 2] } } });
+  const date = new Date(0);
+  const invalidType = (r: sup.SupStartResult): unknown => ('error' in r ? (r.error as { supervisor_data?: { invalid_type?: unknown } }).supervisor_data?.invalid_type : undefined);
+  t.equal(invalidType(await bad(date)), date, 'a Date is invalid_type');
+  const map = new Map([['strategy', 'one_for_all']]);
+  t.equal(invalidType(await bad(map)), map, 'a Map is invalid_type');
+  t.same(await bad('one_for_one'), { error: { supervisor_data: { invalid_type: 'one_for_one' } } });
   const ok = await bad({ silly_flag: true });
   t.ok('ok' in ok, 'unknown flags are ignored, as in OTP');
   if ('ok' in ok) await sup.stop(ok.ok);
