@@ -66,21 +66,20 @@ export interface ChildRecordSpec<Extra extends unknown[] = unknown[]> {
 }
 
 /**
- * Why a child spec was rejected. Keys are OTP's, except `invalid_start` (OTP's `invalid_mfa`:
- * there is no {M,F,A} here, `start` must be a function) and `duplicate_child_id` (OTP still says
- * `duplicate_child_name` "for backwards compatibility, although duplicate_child_id would be more
- * correct").
+ * Why a child spec was rejected, with OTP's names so ported matches work: `invalid_mfa` is a `start`
+ * that is not a function (OTP's `{M,F,A}`), and a repeated id is `duplicate_child_name` (OTP's name
+ * "for backwards compatibility"). `invalid_id` is ours: OTP takes any term as id, here a string.
  */
 export type ChildSpecError =
   | { readonly invalid_child_spec: unknown }
   | 'missing_id'
   | 'missing_start'
   | { readonly invalid_id: unknown }
-  | { readonly invalid_start: unknown }
+  | { readonly invalid_mfa: unknown }
   | { readonly invalid_restart_type: unknown }
   | { readonly invalid_shutdown: unknown }
   | { readonly invalid_child_type: unknown }
-  | { readonly duplicate_child_id: string };
+  | { readonly duplicate_child_name: string };
 
 /** The result of validating one spec or a list of specs. */
 export type Checked<T> = { readonly ok: T } | { readonly error: ChildSpecError };
@@ -93,7 +92,7 @@ export function checkChildSpec<Extra extends unknown[]>(spec: unknown): Checked<
   if (s.id === undefined) return { error: 'missing_id' };
   if (s.start === undefined) return { error: 'missing_start' };
   if (typeof s.id !== 'string') return { error: { invalid_id: s.id } };
-  if (typeof s.start !== 'function') return { error: { invalid_start: s.start } };
+  if (typeof s.start !== 'function') return { error: { invalid_mfa: s.start } };
   const restart = s.restart ?? DEFAULT_RESTART;
   if (restart !== 'permanent' && restart !== 'transient' && restart !== 'temporary') return { error: { invalid_restart_type: restart } };
   const type = s.type ?? DEFAULT_CHILD_TYPE;
@@ -106,7 +105,7 @@ export function checkChildSpec<Extra extends unknown[]>(spec: unknown): Checked<
 /**
  * Validate a list of specs: each one, then that ids are unique (OTP's `check_childspecs`).
  * @example
- * checkChildSpecs([a, a]); // { error: { duplicate_child_id: 'a' } }
+ * checkChildSpecs([a, a]); // { error: { duplicate_child_name: 'a' } }
  */
 export function checkChildSpecs<Extra extends unknown[]>(specs: readonly ChildSpec<Extra>[] | readonly unknown[]): Checked<ChildRecordSpec<Extra>[]> {
   const seen = new Set<string>();
@@ -114,7 +113,7 @@ export function checkChildSpecs<Extra extends unknown[]>(specs: readonly ChildSp
   for (const spec of specs) {
     const r = checkChildSpec<Extra>(spec);
     if ('error' in r) return r;
-    if (seen.has(r.ok.id)) return { error: { duplicate_child_id: r.ok.id } };
+    if (seen.has(r.ok.id)) return { error: { duplicate_child_name: r.ok.id } };
     seen.add(r.ok.id);
     out.push(r.ok);
   }

@@ -60,11 +60,11 @@ export const DEFAULT_INTENSITY = 1;
 /** ... within 5 seconds. */
 export const DEFAULT_PERIOD = 5;
 /**
- * How long the API functions wait for the supervisor. OTP waits `infinity` (a supervisor busy
- * restarting a subtree is not dead); this is the longest delay a Node timer accepts (~24.8 days).
- * A dead supervisor still rejects at once (ERR_OTP_NOPROC / ERR_OTP_EXIT).
+ * How long the API functions wait for the supervisor: for ever, as OTP's `infinity` (a supervisor
+ * busy restarting a subtree is not dead). A dead supervisor still rejects at once
+ * (ERR_OTP_NOPROC / ERR_OTP_EXIT): the call is guarded by a monitor, not a timer.
  */
-export const SUPERVISOR_CALL_TIMEOUT = 2_147_483_647;
+export const SUPERVISOR_CALL_TIMEOUT = Infinity;
 
 declare const extraArgs: unique symbol;
 /**
@@ -106,7 +106,8 @@ export type SupStartResult<Extra extends unknown[] = unknown[]> = { readonly ok:
 /** `startChild` errors, as OTP's `startchild_err()`. */
 export type StartChildError =
   | { readonly already_started: Pid<never> }
-  | { readonly already_present: string }
+  /** The id exists but is not running (OTP's bare `already_present`). */
+  | 'already_present'
   | ChildSpecError
   | ChildStartError
   /** A spec given to a simple_one_for_one supervisor, which takes extra arguments instead. */
@@ -571,7 +572,7 @@ async function handleStartChild(state: SupState, arg: unknown): Promise<StartChi
   if ('error' in checked) return { error: checked.error };
   const spec: ChildRecordSpec = checked.ok;
   const existing = state.children.get(spec.id);
-  if (existing) return { error: existing.pid ? { already_started: existing.pid } : { already_present: spec.id } };
+  if (existing) return { error: existing.pid ? { already_started: existing.pid } : 'already_present' };
   const r = await startProcess(state, spec, []);
   if ('error' in r) return { error: startError(spec.id, r.error) };
   if ('ignore' in r && spec.restart === 'temporary') return r;

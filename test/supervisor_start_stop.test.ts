@@ -98,7 +98,7 @@ void t.test('child_specs', async (t) => {
     [{ ...w, shutdown: -10 }, { invalid_shutdown: -10 }],
     [{ ...w, shutdown: 'never' }, { invalid_shutdown: 'never' }],
     [{ ...w, type: 'wrker' }, { invalid_child_type: 'wrker' }],
-    [{ ...w, start: 'mfa' }, { invalid_start: 'mfa' }],
+    [{ ...w, start: 'mfa' }, { invalid_mfa: 'mfa' }],
     [{ start: w.start }, 'missing_id'],
     [{ id: 'x' }, 'missing_start'],
     [{ ...w, id: 7 }, { invalid_id: 7 }],
@@ -107,7 +107,7 @@ void t.test('child_specs', async (t) => {
   for (const [spec, error] of cases) {
     t.same(await sup.startSupervisor(system, {}, [spec as sup.ChildSpec]), { error: { start_spec: error } }, JSON.stringify(error));
   }
-  t.same(await sup.startSupervisor(system, {}, [w, lab.worker('child')]), { error: { start_spec: { duplicate_child_id: 'child' } } });
+  t.same(await sup.startSupervisor(system, {}, [w, lab.worker('child')]), { error: { start_spec: { duplicate_child_name: 'child' } } });
   t.same(await sup.startSupervisor(system, { strategy: 'simple_one_for_one' }, []), { error: { bad_start_spec: [] } });
   t.same(await sup.startSupervisor(system, { strategy: 'simple_one_for_one' }, [w, w]), { error: { bad_start_spec: [w, w] } });
   t.same(sup.checkChildSpecs([w, { ...w, id: 'other', type: 'supervisor' }]), { ok: [
