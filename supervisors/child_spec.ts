@@ -14,6 +14,12 @@ export type RestartType = 'permanent' | 'transient' | 'temporary';
 /** A worker, or a supervisor (whose default shutdown is `'infinity'`, to give its subtree time). */
 export type ChildType = 'worker' | 'supervisor';
 
+/**
+ * When a supervisor stops itself because significant children exited (OTP's `auto_shutdown` flag):
+ * never; when any significant child exits without being restarted; when all of them have.
+ */
+export type AutoShutdown = 'never' | 'any_significant' | 'all_significant';
+
 /** OTP's default restart type. */
 export const DEFAULT_RESTART: RestartType = 'permanent';
 /** OTP's default child type. */
@@ -52,6 +58,8 @@ export interface ChildSpec<Extra extends unknown[] = []> {
   readonly id: string;
   readonly start: (link: Link, ...extra: Extra) => Promise<ChildStartReturn>;
   readonly restart?: RestartType;
+  /** OTP's `significant`: its exit (not restarted) counts for the supervisor's `auto_shutdown`. Default false. */
+  readonly significant?: boolean;
   readonly shutdown?: Shutdown;
   readonly type?: ChildType;
 }
@@ -61,6 +69,7 @@ export interface ChildRecordSpec<Extra extends unknown[] = unknown[]> {
   readonly id: string;
   readonly start: (link: Link, ...extra: Extra) => Promise<ChildStartReturn>;
   readonly restart: RestartType;
+  readonly significant: boolean;
   readonly shutdown: Shutdown;
   readonly type: ChildType;
 }
@@ -77,6 +86,9 @@ export type ChildSpecError =
   | { readonly invalid_id: unknown }
   | { readonly invalid_mfa: unknown }
   | { readonly invalid_restart_type: unknown }
+  | { readonly invalid_significant: unknown }
+  /** `significant: true` where it cannot be: under `auto_shutdown: 'never'`, or for a permanent child. */
+  | { readonly bad_combination: { readonly auto_shutdown: 'never'; readonly significant: true } | { readonly restart: 'permanent'; readonly significant: true } }
   | { readonly invalid_shutdown: unknown }
   | { readonly invalid_child_type: unknown }
   | { readonly duplicate_child_name: string };
@@ -84,9 +96,13 @@ export type ChildSpecError =
 /** The result of validating one spec or a list of specs. */
 export type Checked<T> = { readonly ok: T } | { readonly error: ChildSpecError };
 
-/** Validate one spec and apply OTP's defaults (OTP's `check_childspec`). */
+/**
+ * Validate one spec and apply OTP's defaults (OTP's `check_childspec`), in OTP's order. With the
+ * supervisor's `autoShutdown`, `significant: true` is checked against it (as OTP does at start and
+ * in `start_child`); without it (`checkChildSpecs` called alone), only against the restart type.
+ */
 // `spec` is `unknown`: JavaScript callers (and `startChild`) may pass anything, and a bad value is a result.
-export function checkChildSpec<Extra extends unknown[]>(spec: unknown): Checked<ChildRecordSpec<Extra>> {
+export function checkChildSpec<Extra extends unknown[]>(spec: unknown, autoShutdown?: AutoShutdown): Checked<ChildRecordSpec<Extra>> {
   if (!isMap(spec)) return { error: { invalid_child_spec: spec } };
   const s = spec as Partial<Record<keyof ChildSpec, unknown>>;
   if (s.id === undefined) return { error: 'missing_id' };
@@ -95,11 +111,15 @@ export function checkChildSpec<Extra extends unknown[]>(spec: unknown): Checked<
   if (typeof s.start !== 'function') return { error: { invalid_mfa: s.start } };
   const restart = s.restart ?? DEFAULT_RESTART;
   if (restart !== 'permanent' && restart !== 'transient' && restart !== 'temporary') return { error: { invalid_restart_type: restart } };
+  const significant = s.significant ?? false;
+  if (significant === true && autoShutdown === 'never') return { error: { bad_combination: { auto_shutdown: 'never', significant: true } } };
+  if (significant === true && restart === 'permanent') return { error: { bad_combination: { restart: 'permanent', significant: true } } };
+  if (typeof significant !== 'boolean') return { error: { invalid_significant: significant } };
   const type = s.type ?? DEFAULT_CHILD_TYPE;
   if (type !== 'worker' && type !== 'supervisor') return { error: { invalid_child_type: type } };
   const shutdown = s.shutdown ?? (type === 'worker' ? DEFAULT_WORKER_SHUTDOWN : DEFAULT_SUPERVISOR_SHUTDOWN);
   if (!isShutdown(shutdown)) return { error: { invalid_shutdown: shutdown } };
-  return { ok: { id: s.id, start: s.start as ChildRecordSpec<Extra>['start'], restart, shutdown, type } };
+  return { ok: { id: s.id, start: s.start as ChildRecordSpec<Extra>['start'], restart, significant, shutdown, type } };
 }
 
 /**
@@ -107,11 +127,13 @@ export function checkChildSpec<Extra extends unknown[]>(spec: unknown): Checked<
  * @example
  * checkChildSpecs([a, a]); // { error: { duplicate_child_name: 'a' } }
  */
-export function checkChildSpecs<Extra extends unknown[]>(specs: readonly ChildSpec<Extra>[] | readonly unknown[]): Checked<ChildRecordSpec<Extra>[]> {
+export function checkChildSpecs<Extra extends unknown[]>(
+  specs: readonly ChildSpec<Extra>[] | readonly unknown[], autoShutdown?: AutoShutdown,
+): Checked<ChildRecordSpec<Extra>[]> {
   const seen = new Set<string>();
   const out: ChildRecordSpec<Extra>[] = [];
   for (const spec of specs) {
-    const r = checkChildSpec<Extra>(spec);
+    const r = checkChildSpec<Extra>(spec, autoShutdown);
     if ('error' in r) return r;
     if (seen.has(r.ok.id)) return { error: { duplicate_child_name: r.ok.id } };
     seen.add(r.ok.id);

@@ -29,7 +29,7 @@ import * as proc from '../lib/otp/proc_lib.js';
 import type { Link, Pid, Shutdown, StartOptions } from '../lib/otp/proc_lib.js';
 import {
   checkChildSpec, checkChildSpecs, isMap, isReportedExit, restartDecision,
-  type ChildRecordSpec, type ChildSpec, type ChildSpecError, type ChildType,
+  type AutoShutdown, type ChildRecordSpec, type ChildSpec, type ChildSpecError, type ChildType,
 } from './child_spec.js';
 import { RestartIntensity } from './restart_intensity.js';
 
@@ -37,7 +37,7 @@ export {
   DEFAULT_RESTART, DEFAULT_CHILD_TYPE, DEFAULT_WORKER_SHUTDOWN, DEFAULT_SUPERVISOR_SHUTDOWN,
   checkChildSpecs, restartDecision,
 } from './child_spec.js';
-export type { ChildSpec, ChildRecordSpec, ChildSpecError, ChildStartReturn, ChildType, RestartType, RestartDecision } from './child_spec.js';
+export type { AutoShutdown, ChildSpec, ChildRecordSpec, ChildSpecError, ChildStartReturn, ChildType, RestartType, RestartDecision } from './child_spec.js';
 
 // ---------------------------------------------------------------------------------------------
 // Types
@@ -46,11 +46,15 @@ export type { ChildSpec, ChildRecordSpec, ChildSpecError, ChildStartReturn, Chil
 /** OTP's restart strategies. */
 export type Strategy = 'one_for_one' | 'one_for_all' | 'rest_for_one' | 'simple_one_for_one';
 
-/** OTP's sup_flags: strategy, and at most `intensity` restarts within `period` seconds. */
+/**
+ * OTP's sup_flags: strategy, at most `intensity` restarts within `period` seconds, and
+ * `auto_shutdown` (OTP's key and values: whether significant children's exits stop the supervisor).
+ */
 export interface SupFlags {
   readonly strategy?: Strategy;
   readonly intensity?: number;
   readonly period?: number;
+  readonly auto_shutdown?: AutoShutdown;
 }
 
 /** OTP's default strategy. */
@@ -59,6 +63,8 @@ export const DEFAULT_STRATEGY: Strategy = 'one_for_one';
 export const DEFAULT_INTENSITY = 1;
 /** ... within 5 seconds. */
 export const DEFAULT_PERIOD = 5;
+/** OTP's default: significant children never stop their supervisor. */
+export const DEFAULT_AUTO_SHUTDOWN: AutoShutdown = 'never';
 /**
  * How long the API functions wait for the supervisor: for ever, as OTP's `infinity` (a supervisor
  * busy restarting a subtree is not dead). A dead supervisor still rejects at once
@@ -79,7 +85,8 @@ export type FlagsError =
   | { readonly invalid_type: unknown }
   | { readonly invalid_strategy: unknown }
   | { readonly invalid_intensity: unknown }
-  | { readonly invalid_period: unknown };
+  | { readonly invalid_period: unknown }
+  | { readonly invalid_auto_shutdown: unknown };
 
 /** A child's start function returned an error, returned something else, or threw. */
 export interface ChildStartError {
@@ -323,6 +330,7 @@ function asSupStart<Extra extends unknown[]>(r: proc.StartResult<SupRef>): SupSt
 
 interface SupArgs {
   readonly strategy: Strategy;
+  readonly autoShutdown: AutoShutdown;
   readonly intensity: number;
   readonly period: number;
   readonly specs: readonly ChildRecordSpec[];
@@ -339,6 +347,7 @@ interface StaticChild {
 
 interface SupState {
   readonly strategy: Strategy;
+  readonly autoShutdown: AutoShutdown;
   readonly intensity: RestartIntensity;
   readonly self: SupRef;
   /** Its name path in reports: `comet_sup/connection_sup` (see `SupLink`). */
@@ -365,6 +374,7 @@ const supervisor: GenServer<SupArgs, SupState, SupCall, SupReply, never, SupInfo
     const self = ctx.self as SupRef;
     const state: SupState = {
       strategy: args.strategy,
+      autoShutdown: args.autoShutdown,
       intensity: new RestartIntensity(args.intensity, args.period, ctx.clock),
       self,
       path: args.path ?? proc.registeredName(self) ?? proc.pidToString(self),
@@ -481,7 +491,7 @@ function prepare<Extra extends unknown[]>(
   if ('error' in f) return { error: { supervisor_data: f.error } };
   if (!Array.isArray(specs)) return { error: { start_spec: { invalid_child_spec: specs } } };
   if (f.ok.strategy === 'simple_one_for_one' && specs.length !== 1) return { error: { bad_start_spec: specs } };
-  const checked = checkChildSpecs<Extra>(specs);
+  const checked = checkChildSpecs<Extra>(specs, f.ok.autoShutdown);
   if ('error' in checked) return { error: { start_spec: checked.error } };
   // Extra arguments are only ever applied to the simple_one_for_one spec, as startChild typed them.
   return { ok: { ...f.ok, specs: checked.ok as unknown as readonly ChildRecordSpec[], path } };
@@ -494,12 +504,16 @@ function checkFlags(flags: unknown): { readonly ok: Omit<SupArgs, 'specs' | 'pat
   const strategy = f.strategy ?? DEFAULT_STRATEGY;
   const intensity = f.intensity ?? DEFAULT_INTENSITY;
   const period = f.period ?? DEFAULT_PERIOD;
+  const autoShutdown = f.auto_shutdown ?? DEFAULT_AUTO_SHUTDOWN;
   if (strategy !== 'one_for_one' && strategy !== 'one_for_all' && strategy !== 'rest_for_one' && strategy !== 'simple_one_for_one') {
     return { error: { invalid_strategy: strategy } };
   }
   if (!Number.isInteger(intensity) || (intensity as number) < 0) return { error: { invalid_intensity: intensity } };
   if (!Number.isInteger(period) || (period as number) <= 0) return { error: { invalid_period: period } };
-  return { ok: { strategy, intensity: intensity as number, period: period as number } };
+  if (autoShutdown !== 'never' && autoShutdown !== 'any_significant' && autoShutdown !== 'all_significant') {
+    return { error: { invalid_auto_shutdown: autoShutdown } };
+  }
+  return { ok: { strategy, intensity: intensity as number, period: period as number, autoShutdown } };
 }
 
 type Started = ChildStarted | { readonly ignore: true } | { readonly error: unknown };
@@ -568,7 +582,7 @@ async function handleStartChild(state: SupState, arg: unknown): Promise<StartChi
     if ('ignore' in r) return r;
     return { error: startError(spec.id, r.error) };
   }
-  const checked = checkChildSpec(arg);
+  const checked = checkChildSpec(arg, state.autoShutdown);
   if ('error' in checked) return { error: checked.error };
   const spec: ChildRecordSpec = checked.ok;
   const existing = state.children.get(spec.id);
@@ -746,7 +760,22 @@ async function childExited(state: SupState, found: Found, reason: ExitReason): P
   if (isReportedExit(spec.restart, reason)) report(state, 'child_terminated', spec.id, pid, reason, decision);
   if (decision === 'restart') return restart(state, found);
   forget(state, found);
-  return 'ok';
+  return autoShutdown(state, spec);
+}
+
+/**
+ * OTP's `do_auto_shutdown`, after a child exit that is not restarted: a significant child's exit
+ * stops the supervisor under `any_significant`, and under `all_significant` once no significant
+ * child is left (running or waiting for a retried restart).
+ */
+function autoShutdown(state: SupState, spec: ChildRecordSpec): 'ok' | 'shutdown' {
+  if (state.autoShutdown === 'never' || !spec.significant) return 'ok';
+  if (state.autoShutdown === 'any_significant') return 'shutdown';
+  if (state.dynSpec) return state.dynamics.size + state.dynRestarting.size === 0 ? 'shutdown' : 'ok';
+  for (const child of state.children.values()) {
+    if (child.spec.significant && (child.pid !== undefined || child.restarting)) return 'ok';
+  }
+  return 'shutdown';
 }
 
 /** Count the restart; past the intensity give up, else restart as the strategy says. */
