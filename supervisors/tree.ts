@@ -93,28 +93,20 @@ async function dynamicSpecId(sup: SupRef, rows: Awaited<ReturnType<typeof whichC
 export interface TreeDiff {
   readonly restarted: readonly string[];
   readonly kept: readonly string[];
-  /** New nodes: a child added, or a new incarnation of an unnamed dynamic child. */
+  /** New nodes: a child added since. */
   readonly added: readonly string[];
   readonly removed: readonly string[];
 }
 
 /**
- * Compare two snapshots. Nodes are matched by path; unnamed dynamic children (several share a
- * path) by their process, so a restarted one shows as one removed and one added.
+ * Compare two snapshots. Nodes are matched by path (a dynamic child with a registered name by its
+ * name too). Unnamed dynamic children share their path and OTP gives them no id, so under one
+ * supervisor one that is gone and one that appeared read as one restart.
  */
 export function diffTrees(before: TreeNode, after: TreeNode): TreeDiff {
-  const b = index(before);
-  const a = index(after);
-  const out = { restarted: [] as string[], kept: [] as string[], added: [] as string[], removed: [] as string[] };
-  for (const [key, node] of a) {
-    const old = b.get(key);
-    if (node.status === 'stopped') continue; // gone, not restarted
-    if (old === undefined) out.added.push(node.path);
-    else if (incarnation(old) === incarnation(node)) out.kept.push(node.path);
-    else out.restarted.push(node.path);
-  }
-  for (const [key, node] of b) if (!a.has(key)) out.removed.push(node.path);
-  return out;
+  const c = compare(before, after);
+  const pick = (mark: Mark): string[] => [...c.marks].filter(([, m]) => m === mark).map(([n]) => n.path);
+  return { restarted: pick('restarted'), kept: pick('kept'), added: pick('new'), removed: c.removed.map((n) => n.path) };
 }
 
 /**
@@ -128,26 +120,44 @@ export function diffTrees(before: TreeNode, after: TreeNode): TreeDiff {
  * //     connection  running
  */
 export function renderTree(tree: TreeNode, before?: TreeNode): string[] {
-  const marks = new Map<TreeNode, string>();
-  if (before) {
-    const b = index(before);
-    for (const [key, node] of index(tree)) {
-      const old = b.get(key);
-      if (node.status === 'stopped') continue;
-      if (old === undefined) marks.set(node, '  <- new');
-      else if (incarnation(old) !== incarnation(node)) marks.set(node, '  <- restarted');
-    }
-  }
+  const marks = before ? compare(before, tree).marks : new Map<TreeNode, Mark>();
   const lines: string[] = [];
   const walk = (node: TreeNode, depth: number): void => {
     const kind = node.type === 'supervisor' ? ' (supervisor)' : '';
     const name = node.name !== undefined && node.name !== node.id ? ` as ${node.name}` : '';
     const status = depth === 0 && node.status === 'running' ? '' : `  ${node.status}`;
-    lines.push(`${'  '.repeat(depth)}${node.id}${kind}${name}${status}${marks.get(node) ?? ''}`);
+    const mark = marks.get(node);
+    lines.push(`${'  '.repeat(depth)}${node.id}${kind}${name}${status}${mark === 'restarted' || mark === 'new' ? `  <- ${mark}` : ''}`);
     for (const c of node.children ?? []) walk(c, depth + 1);
   };
   walk(tree, 0);
   return lines;
+}
+
+type Mark = 'restarted' | 'kept' | 'new';
+
+function compare(before: TreeNode, after: TreeNode): { marks: Map<TreeNode, Mark>; removed: TreeNode[] } {
+  const b = index(before);
+  const a = index(after);
+  const marks = new Map<TreeNode, Mark>();
+  const added: TreeNode[] = [];
+  for (const [k, node] of a) {
+    if (node.status === 'stopped') continue; // gone, not restarted
+    const old = b.get(k);
+    if (old === undefined) added.push(node);
+    else marks.set(node, incarnation(old) === incarnation(node) ? 'kept' : 'restarted');
+  }
+  const removed = [...b].filter(([k]) => !a.has(k)).map(([, node]) => node);
+  for (const node of added) {
+    const i = isUnnamedDynamic(node) ? removed.findIndex((r) => isUnnamedDynamic(r) && r.path === node.path) : -1;
+    if (i >= 0) removed.splice(i, 1);
+    marks.set(node, i >= 0 ? 'restarted' : 'new');
+  }
+  return { marks, removed };
+}
+
+function isUnnamedDynamic(node: TreeNode): boolean {
+  return node.dynamic === true && node.name === undefined;
 }
 
 function index(tree: TreeNode): Map<string, TreeNode> {

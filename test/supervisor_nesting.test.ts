@@ -180,4 +180,15 @@ void t.test('supervisionTree and renderTree: the tree by ids, restarts marked, n
   t.notMatch(renderTree(after, before).join('\n'), /gen_server/);
   await sup.stop(top);
   t.same(renderTree(await supervisionTree(top, 'comet_sup')), ['comet_sup (supervisor)  stopped']);
+
+  // Unnamed dynamic children share a path: one gone and one new under the same supervisor is a restart.
+  const dyn = await startTop(t, { strategy: 'simple_one_for_one', intensity: 5, period: 5 }, [lab.dynamicWorker()]);
+  const x = await sup.startChild(dyn.sup, ['x']);
+  await sup.startChild(dyn.sup, ['y']);
+  const b2 = await supervisionTree(dyn.sup, 'workers');
+  await crash(asWorker('ok' in x ? x.ok : undefined));
+  await sup.countChildren(dyn.sup);
+  const a2 = await supervisionTree(dyn.sup, 'workers');
+  t.same(renderTree(a2, b2), ['workers (supervisor)', '  worker  running', '  worker  running  <- restarted']);
+  t.same(diffTrees(b2, a2), { restarted: ['workers/worker'], kept: ['workers', 'workers/worker'], added: [], removed: [] });
 });
