@@ -5,7 +5,7 @@
  * did (its reports) and the tree after. It ends with a restart-intensity breach: the supervisor
  * gives up, stops its children and exits with `shutdown`. Finishes by itself in a few seconds.
  */
-import { genServer, monitor, procLib, startSystem, stopSystem, type Logger, type Pid } from '../lib/otp/index.js';
+import { genServer, monitor, startSystem, stopSystem, type Logger, type Pid } from '../lib/otp/index.js';
 import * as sup from '../supervisors/index.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -32,39 +32,22 @@ const pause = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 
 const say = (line = ''): void => {
   process.stdout.write(`${line}\n`);
 };
-const short = (pid: Pid<never> | sup.SupRef): string => {
-  const path = procLib.pidToString(pid);
-  return path.slice(path.lastIndexOf('/') + 1);
-};
-
-/** The supervisor's own reports, one line each: what it saw and what it did. */
+/** The supervisor's own reports, one line each: what it saw (the child by its path) and what it did. */
 const logger: Logger = {
   debug: () => {},
+  info: () => {},
   warn: () => {},
-  info: (obj) => {
-    const started = (obj as { started?: { id: string; pid: string } }).started;
-    if (started) say(`    supervisor: started ${started.id} (${started.pid.slice(started.pid.lastIndexOf('/') + 1)})`);
-  },
-  error: (obj) => {
+  error: (obj, msg) => {
     const r = obj as Partial<sup.SupervisorReport>;
-    if (r.errorContext) say(`    supervisor: ${r.errorContext} ${r.child ?? ''} (${r.reason ?? ''}) -> ${r.action ?? ''}`);
+    if (r.errorContext) say(`    supervisor: ${r.errorContext} ${r.childPath ?? r.supervisor ?? ''} (${r.reason ?? ''}) -> ${r.action ?? ''}`);
+    else if (msg) say(`    supervisor: ${msg}`);
   },
 };
 
-/** Print the children in start order; with `before`, mark each as kept or restarted (by id, or registered name). */
-async function tree(s: sup.SupRef, label: string, before?: Map<string, string>): Promise<Map<string, string>> {
-  const rows = [...(await sup.whichChildren(s))];
-  // whichChildren lists static children most recent first (as OTP); dynamic ones have no order.
-  if (rows.some((r) => r.id !== undefined)) rows.reverse();
-  const now = new Map<string, string>();
-  say(`  ${label} (${short(s)})`);
-  for (const r of rows) {
-    const key = r.id ?? r.name ?? '?';
-    const pid = typeof r.pid === 'object' ? short(r.pid) : String(r.pid);
-    now.set(key, pid);
-    const mark = before === undefined ? '' : before.get(key) === pid ? '   kept' : '   restarted';
-    say(`    ${key.padEnd(10)} ${pid}${mark}`);
-  }
+/** Print the tree (sup.renderTree: children by id, in start order); with `before`, restarts are marked. */
+async function tree(s: sup.SupRef, name: string, before?: sup.TreeNode): Promise<sup.TreeNode> {
+  const now = await sup.supervisionTree(s, name);
+  for (const line of sup.renderTree(now, before)) say(`  ${line}`);
   return now;
 }
 
@@ -84,15 +67,16 @@ const system = startSystem('crash-demo');
 
 for (const strategy of ['one_for_one', 'one_for_all', 'rest_for_one'] as const) {
   say(`== ${strategy}: crash b ==`);
-  const r = await sup.startSupervisor(system, { strategy, intensity: 3, period: 5 }, [spec('a'), spec('b'), spec('c')], { logger });
+  const name = `${strategy}_sup`;
+  const r = await sup.startSupervisor(system, { strategy, intensity: 3, period: 5 }, [spec('a'), spec('b'), spec('c')], { name, logger });
   if (!('ok' in r)) throw new Error('demo supervisor did not start');
   const s = r.ok;
-  const before = await tree(s, `${strategy} supervisor`);
+  const before = await tree(s, name);
   await pause();
   const b = (await sup.whichChildren(s)).find((x) => x.id === 'b')?.pid;
   if (typeof b !== 'object') throw new Error('b is not running');
   await crashChild(s, b, "b's handler throws");
-  await tree(s, `${strategy} supervisor`, before);
+  await tree(s, name, before);
   await sup.stop(s);
   say();
   await pause();
@@ -102,7 +86,7 @@ for (const strategy of ['one_for_one', 'one_for_all', 'rest_for_one'] as const) 
   say('== simple_one_for_one: three dynamic children, crash the second ==');
   // Each dynamic child registers a name: whichChildren reports it, so a restarted one is recognisable.
   const dyn: sup.ChildSpec<[string]> = { id: 'worker', start: (link, name) => genServer.startLink(link, worker, name, { name: `worker_${name}` }) };
-  const r = await sup.startSupervisor(system, { strategy: 'simple_one_for_one', intensity: 3, period: 5 }, [dyn], { logger });
+  const r = await sup.startSupervisor(system, { strategy: 'simple_one_for_one', intensity: 3, period: 5 }, [dyn], { name: 'workers_sup', logger });
   if (!('ok' in r)) throw new Error('demo supervisor did not start');
   const s = r.ok;
   const pids: Pid<never>[] = [];
@@ -110,10 +94,10 @@ for (const strategy of ['one_for_one', 'one_for_all', 'rest_for_one'] as const) 
     const c = await sup.startChild(s, [name]);
     if ('ok' in c) pids.push(c.ok);
   }
-  const before = await tree(s, 'simple_one_for_one supervisor');
+  const before = await tree(s, 'workers_sup');
   await pause();
   if (pids[1]) await crashChild(s, pids[1], "the second child's handler throws");
-  await tree(s, 'simple_one_for_one supervisor', before);
+  await tree(s, 'workers_sup', before);
   await sup.stop(s);
   say();
   await pause();
@@ -126,11 +110,11 @@ for (const strategy of ['one_for_one', 'one_for_all', 'rest_for_one'] as const) 
     exited = resolve;
   });
   const r = await sup.startSupervisor(system, { strategy: 'one_for_one', intensity: 1, period: 5 }, [spec('a'), spec('b')], {
-    logger, onExit: (_pid, reason) => exited(reason),
+    name: 'app_sup', logger, onExit: (_pid, reason) => exited(reason),
   });
   if (!('ok' in r)) throw new Error('demo supervisor did not start');
   const s = r.ok;
-  await tree(s, 'one_for_one supervisor');
+  await tree(s, 'app_sup');
   await pause();
   const first = (await sup.whichChildren(s)).find((x) => x.id === 'a')?.pid;
   if (typeof first === 'object') await crashChild(s, first, "a's handler throws (restart 1 of 1)");

@@ -1,7 +1,9 @@
 /**
- * OTP supervisors on nact: the supervisor behaviour, child specs and the restart intensity window.
+ * OTP supervisors on nact: the supervisor behaviour, child specs, the restart intensity window and the
+ * whichChildren-based tree printer.
  * See docs/supervisor.md.
  */
 export * from './supervisor.js';
 export { checkChildSpec, isReportedExit } from './child_spec.js';
 export { RestartIntensity, type IntensityVerdict } from './restart_intensity.js';
+export { supervisionTree, renderTree, diffTrees, type TreeNode, type TreeNodeStatus, type TreeDiff } from './tree.js';

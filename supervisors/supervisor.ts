@@ -28,8 +28,8 @@ import type { ParentRef } from '../lib/otp/nact.js';
 import * as proc from '../lib/otp/proc_lib.js';
 import type { Link, Pid, Shutdown, StartOptions } from '../lib/otp/proc_lib.js';
 import {
-  checkChildSpec, checkChildSpecs, isReportedExit, restartDecision,
-  type ChildRecordSpec, type ChildSpec, type ChildSpecError, type ChildType,
+  checkChildSpec, checkChildSpecs, isMap, isReportedExit, restartDecision,
+  type AutoShutdown, type ChildRecordSpec, type ChildSpec, type ChildSpecError, type ChildType,
 } from './child_spec.js';
 import { RestartIntensity } from './restart_intensity.js';
 
@@ -37,7 +37,7 @@ export {
   DEFAULT_RESTART, DEFAULT_CHILD_TYPE, DEFAULT_WORKER_SHUTDOWN, DEFAULT_SUPERVISOR_SHUTDOWN,
   checkChildSpecs, restartDecision,
 } from './child_spec.js';
-export type { ChildSpec, ChildRecordSpec, ChildSpecError, ChildType, RestartType, RestartDecision } from './child_spec.js';
+export type { AutoShutdown, ChildSpec, ChildRecordSpec, ChildSpecError, ChildStartReturn, ChildType, RestartType, RestartDecision } from './child_spec.js';
 
 // ---------------------------------------------------------------------------------------------
 // Types
@@ -46,11 +46,15 @@ export type { ChildSpec, ChildRecordSpec, ChildSpecError, ChildType, RestartType
 /** OTP's restart strategies. */
 export type Strategy = 'one_for_one' | 'one_for_all' | 'rest_for_one' | 'simple_one_for_one';
 
-/** OTP's sup_flags: strategy, and at most `intensity` restarts within `period` seconds. */
+/**
+ * OTP's sup_flags: strategy, at most `intensity` restarts within `period` seconds, and
+ * `auto_shutdown` (OTP's key and values: whether significant children's exits stop the supervisor).
+ */
 export interface SupFlags {
   readonly strategy?: Strategy;
   readonly intensity?: number;
   readonly period?: number;
+  readonly auto_shutdown?: AutoShutdown;
 }
 
 /** OTP's default strategy. */
@@ -59,12 +63,14 @@ export const DEFAULT_STRATEGY: Strategy = 'one_for_one';
 export const DEFAULT_INTENSITY = 1;
 /** ... within 5 seconds. */
 export const DEFAULT_PERIOD = 5;
+/** OTP's default: significant children never stop their supervisor. */
+export const DEFAULT_AUTO_SHUTDOWN: AutoShutdown = 'never';
 /**
- * How long the API functions wait for the supervisor. OTP waits `infinity` (a supervisor busy
- * restarting a subtree is not dead); this is the longest delay a Node timer accepts (~24.8 days).
- * A dead supervisor still rejects at once (ERR_OTP_NOPROC / ERR_OTP_EXIT).
+ * How long the API functions wait for the supervisor: for ever, as OTP's `infinity` (a supervisor
+ * busy restarting a subtree is not dead). A dead supervisor still rejects at once
+ * (ERR_OTP_NOPROC / ERR_OTP_EXIT): the call is guarded by a monitor, not a timer.
  */
-export const SUPERVISOR_CALL_TIMEOUT = 2_147_483_647;
+export const SUPERVISOR_CALL_TIMEOUT = Infinity;
 
 declare const extraArgs: unique symbol;
 /**
@@ -79,7 +85,8 @@ export type FlagsError =
   | { readonly invalid_type: unknown }
   | { readonly invalid_strategy: unknown }
   | { readonly invalid_intensity: unknown }
-  | { readonly invalid_period: unknown };
+  | { readonly invalid_period: unknown }
+  | { readonly invalid_auto_shutdown: unknown };
 
 /** A child's start function returned an error, returned something else, or threw. */
 export interface ChildStartError {
@@ -106,20 +113,27 @@ export type SupStartResult<Extra extends unknown[] = unknown[]> = { readonly ok:
 /** `startChild` errors, as OTP's `startchild_err()`. */
 export type StartChildError =
   | { readonly already_started: Pid<never> }
-  | { readonly already_present: string }
+  /** The id exists but is not running (OTP's bare `already_present`). */
+  | 'already_present'
   | ChildSpecError
   | ChildStartError
   /** A spec given to a simple_one_for_one supervisor, which takes extra arguments instead. */
   | 'simple_one_for_one';
 
 /**
- * `{ ok: pid }`, `{ ignore: true }` when the child's init returned ignore (OTP's `{ok, undefined}`:
- * here the same value proc_lib's start uses, so the result is a `StartResult`), or `{ error }`.
+ * A started child: `{ ok: pid }`, or `{ ok: pid, info }` when its start function resolved with an
+ * `info` (OTP's `{ok, Child, Info}`, passed back unchanged).
  */
-export type StartChildResult = { readonly ok: Pid<never> } | { readonly ignore: true } | { readonly error: StartChildError };
+export type ChildStarted = { readonly ok: Pid<never> } | { readonly ok: Pid<never>; readonly info: unknown };
+
+/**
+ * `{ ok: pid }` or `{ ok: pid, info }`, `{ ignore: true }` when the child's init returned ignore
+ * (OTP's `{ok, undefined}`: here the same value proc_lib's start uses), or `{ error }`.
+ */
+export type StartChildResult = ChildStarted | { readonly ignore: true } | { readonly error: StartChildError };
 export type TerminateChildResult = 'ok' | { readonly error: 'not_found' | 'simple_one_for_one' };
 export type RestartChildResult =
-  | { readonly ok: Pid<never> }
+  | ChildStarted
   | { readonly ignore: true }
   | { readonly error: 'running' | 'restarting' | 'not_found' | 'simple_one_for_one' | ChildStartError };
 export type DeleteChildResult = 'ok' | { readonly error: 'running' | 'restarting' | 'not_found' | 'simple_one_for_one' };
@@ -154,13 +168,27 @@ export type SupervisorAction = 'restart' | 'keep' | 'remove' | 'retry' | 'abort'
  * (`reached_max_restart_intensity`: the supervisor gives up).
  */
 export interface SupervisorReport {
+  /** The supervisor's name path: its id under its parent supervisor's path (`comet_sup/connection_sup`), or its registered name. */
   readonly supervisor: string;
   readonly errorContext: 'child_terminated' | 'start_error' | 'shutdown_error' | 'shutdown';
   readonly strategy: Strategy;
+  /** The child's id. */
   readonly child: string | undefined;
+  /** The child named under its supervisor: `comet_sup/connection_sup/connection`. */
+  readonly childPath: string | undefined;
+  /** The child's process, for tracing one incarnation (the actor path). */
   readonly pid: string | undefined;
   readonly reason: string;
   readonly action: SupervisorAction;
+}
+
+/**
+ * The link a supervisor starts each child with: proc_lib's `Link` plus the child's name path
+ * (`comet_sup/connection_sup/connection`). A child supervisor started with `startLink` names
+ * itself by that path in its reports; any other start function just sees a `Link`.
+ */
+export interface SupLink extends Link {
+  readonly path: string;
 }
 
 /** The requests the supervisor process serves (internal; use the API functions). */
@@ -208,7 +236,7 @@ export interface DynRestarting {
 export function startSupervisor<Extra extends unknown[] = []>(
   parent: ParentRef, flags: SupFlags, specs: readonly ChildSpec<Extra>[], opts: StartOptions = {},
 ): Promise<SupStartResult<Extra>> {
-  const args = prepare(flags, specs);
+  const args = prepare(flags, specs, undefined);
   if ('error' in args) return Promise.resolve(args);
   return genServer.start(parent, supervisor, args.ok, opts).then(asSupStart<Extra>);
 }
@@ -225,7 +253,9 @@ export function startSupervisor<Extra extends unknown[] = []>(
 export function startLink<Extra extends unknown[] = []>(
   link: Link, flags: SupFlags, specs: readonly ChildSpec<Extra>[], opts: StartOptions = {},
 ): Promise<SupStartResult<Extra>> {
-  const args = prepare(flags, specs);
+  // Started by a supervisor of this module: named as its child id under that supervisor's path.
+  const path = 'path' in link && typeof link.path === 'string' ? link.path : undefined;
+  const args = prepare(flags, specs, path);
   if ('error' in args) return Promise.resolve(args);
   return genServer.startLink(link, supervisor, args.ok, opts).then(asSupStart<Extra>);
 }
@@ -300,9 +330,12 @@ function asSupStart<Extra extends unknown[]>(r: proc.StartResult<SupRef>): SupSt
 
 interface SupArgs {
   readonly strategy: Strategy;
+  readonly autoShutdown: AutoShutdown;
   readonly intensity: number;
   readonly period: number;
   readonly specs: readonly ChildRecordSpec[];
+  /** The name path given by a parent supervisor (`SupLink.path`), if any. */
+  readonly path: string | undefined;
 }
 
 interface StaticChild {
@@ -314,9 +347,16 @@ interface StaticChild {
 
 interface SupState {
   readonly strategy: Strategy;
+  readonly autoShutdown: AutoShutdown;
   readonly intensity: RestartIntensity;
   readonly self: SupRef;
-  readonly link: Link;
+  /** Its name path in reports: `comet_sup/connection_sup` (see `SupLink`). */
+  readonly path: string;
+  /** Where children are spawned, and what tells the supervisor of their exits. */
+  readonly container: Link['parent'];
+  readonly onChildExit: Link['onExit'];
+  /** One link per child id, made once: each carries the child's name path. */
+  readonly links: Map<string, SupLink>;
   readonly logger: Logger;
   readonly clock: Clock;
   /** Static children: ids in start order, records by id, and ids by running Pid. */
@@ -334,10 +374,14 @@ const supervisor: GenServer<SupArgs, SupState, SupCall, SupReply, never, SupInfo
     const self = ctx.self as SupRef;
     const state: SupState = {
       strategy: args.strategy,
+      autoShutdown: args.autoShutdown,
       intensity: new RestartIntensity(args.intensity, args.period, ctx.clock),
       self,
+      path: args.path ?? proc.registeredName(self) ?? proc.pidToString(self),
+      container: proc.childContainer(self),
       // Every child is linked to the supervisor: its exit arrives as an EXIT info message.
-      link: { parent: proc.childContainer(self), onExit: (pid, reason) => genServer.info(self, { tag: 'EXIT', pid, reason }) },
+      onChildExit: (pid, reason) => genServer.info(self, { tag: 'EXIT', pid, reason }),
+      links: new Map(),
       logger: ctx.logger,
       clock: ctx.clock,
       ids: [],
@@ -361,6 +405,8 @@ const supervisor: GenServer<SupArgs, SupState, SupCall, SupReply, never, SupInfo
   },
 
   async handleCall(req, _from, state) {
+    // Untyped callers may send anything; `req.tag` must not be what crashes.
+    if (typeof req !== 'object' || req === null) return noClause(state, 'handle_call', req);
     switch (req.tag) {
       case 'start_child':
         return { reply: await handleStartChild(state, req.arg), state };
@@ -376,10 +422,18 @@ const supervisor: GenServer<SupArgs, SupState, SupCall, SupReply, never, SupInfo
         return { reply: whichChildrenOf(state), state };
       case 'count_children':
         return { reply: countChildrenOf(state), state };
+      default:
+        return noClause(state, 'handle_call', req);
     }
   },
 
+  handleCast(msg, state) {
+    // OTP's supervisor takes no casts from outside (its only one is its own retry).
+    return noClause(state, 'handle_cast', msg);
+  },
+
   async handleInfo(msg, state) {
+    if (typeof msg !== 'object' || msg === null) return unexpectedInfo(state, msg);
     switch (msg.tag) {
       case 'EXIT': {
         const target = findByPid(state, msg.pid);
@@ -393,6 +447,8 @@ const supervisor: GenServer<SupArgs, SupState, SupCall, SupReply, never, SupInfo
         if (!target) return { noreply: true, state };
         return afterRestart(await restart(state, target), state);
       }
+      default:
+        return unexpectedInfo(state, msg);
     }
   },
 
@@ -402,6 +458,24 @@ const supervisor: GenServer<SupArgs, SupState, SupCall, SupReply, never, SupInfo
   },
 };
 
+/** OTP's last handle_info clause: log it and carry on; the children are not the sender's business. */
+function unexpectedInfo(state: SupState, msg: unknown): genServer.NoReplyResult<SupState> {
+  state.logger.error({ supervisor: state.path, message: describe(msg) }, 'Supervisor received unexpected message');
+  return { noreply: true, state };
+}
+
+/**
+ * A request no clause of OTP's supervisor matches: OTP's `handle_call`/`handle_cast` have no
+ * catch-all, so the supervisor crashes with `function_clause` (its children stopped first) and a
+ * caller's call rejects (`ERR_OTP_EXIT`, reason `'function_clause'`). Only untyped callers get here.
+ */
+function noClause(state: SupState, callback: 'handle_call' | 'handle_cast', request: unknown): never {
+  state.logger.error({ supervisor: state.path, callback, request: describe(request) }, 'Supervisor received unexpected request');
+  // A string reason, as Erlang's atom `function_clause`: not an Error, so no stack in the exit.
+  // eslint-disable-next-line @typescript-eslint/only-throw-error
+  throw 'function_clause';
+}
+
 function afterRestart(verdict: 'ok' | 'shutdown', state: SupState): genServer.NoReplyResult<SupState> {
   return verdict === 'ok' ? { noreply: true, state } : { stop: 'shutdown', state };
 }
@@ -410,39 +484,51 @@ function afterRestart(verdict: 'ok' | 'shutdown', state: SupState): genServer.No
 // Start: flags and specs, children
 // ---------------------------------------------------------------------------------------------
 
-function prepare<Extra extends unknown[]>(flags: SupFlags, specs: readonly ChildSpec<Extra>[]): { readonly ok: SupArgs } | { readonly error: SupStartError } {
+function prepare<Extra extends unknown[]>(
+  flags: SupFlags, specs: readonly ChildSpec<Extra>[], path: string | undefined,
+): { readonly ok: SupArgs } | { readonly error: SupStartError } {
   const f = checkFlags(flags);
   if ('error' in f) return { error: { supervisor_data: f.error } };
   if (!Array.isArray(specs)) return { error: { start_spec: { invalid_child_spec: specs } } };
   if (f.ok.strategy === 'simple_one_for_one' && specs.length !== 1) return { error: { bad_start_spec: specs } };
-  const checked = checkChildSpecs<Extra>(specs);
+  const checked = checkChildSpecs<Extra>(specs, f.ok.autoShutdown);
   if ('error' in checked) return { error: { start_spec: checked.error } };
   // Extra arguments are only ever applied to the simple_one_for_one spec, as startChild typed them.
-  return { ok: { ...f.ok, specs: checked.ok as unknown as readonly ChildRecordSpec[] } };
+  return { ok: { ...f.ok, specs: checked.ok as unknown as readonly ChildRecordSpec[], path } };
 }
 
-function checkFlags(flags: unknown): { readonly ok: Omit<SupArgs, 'specs'> } | { readonly error: FlagsError } {
-  if (typeof flags !== 'object' || flags === null) return { error: { invalid_type: flags } };
-  const f = flags as Record<keyof SupFlags, unknown>;
+function checkFlags(flags: unknown): { readonly ok: Omit<SupArgs, 'specs' | 'path'> } | { readonly error: FlagsError } {
+  // OTP's check_flags: a map, else `{invalid_type, What}` (an array is OTP's tuple, a Date no map).
+  if (!isMap(flags)) return { error: { invalid_type: flags } };
+  const f = flags as Partial<Record<keyof SupFlags, unknown>>;
   const strategy = f.strategy ?? DEFAULT_STRATEGY;
   const intensity = f.intensity ?? DEFAULT_INTENSITY;
   const period = f.period ?? DEFAULT_PERIOD;
+  const autoShutdown = f.auto_shutdown ?? DEFAULT_AUTO_SHUTDOWN;
   if (strategy !== 'one_for_one' && strategy !== 'one_for_all' && strategy !== 'rest_for_one' && strategy !== 'simple_one_for_one') {
     return { error: { invalid_strategy: strategy } };
   }
   if (!Number.isInteger(intensity) || (intensity as number) < 0) return { error: { invalid_intensity: intensity } };
   if (!Number.isInteger(period) || (period as number) <= 0) return { error: { invalid_period: period } };
-  return { ok: { strategy, intensity: intensity as number, period: period as number } };
+  if (autoShutdown !== 'never' && autoShutdown !== 'any_significant' && autoShutdown !== 'all_significant') {
+    return { error: { invalid_auto_shutdown: autoShutdown } };
+  }
+  return { ok: { strategy, intensity: intensity as number, period: period as number, autoShutdown } };
 }
 
-type Started = { readonly ok: Pid<never> } | { readonly ignore: true } | { readonly error: unknown };
+type Started = ChildStarted | { readonly ignore: true } | { readonly error: unknown };
 
-/** Run a start function; whatever goes wrong (error result, bad value, throw) is `{ error }`. */
+/**
+ * Run a start function (OTP's `do_start_child_i`); whatever goes wrong (error result, bad value,
+ * throw) is `{ error }`. `{ ok: pid, info }` keeps its info for startChild/restartChild to return.
+ */
 async function startProcess(state: SupState, spec: ChildRecordSpec, extra: readonly unknown[]): Promise<Started> {
   try {
-    const r: unknown = await spec.start(state.link, ...extra);
+    const r: unknown = await spec.start(linkFor(state, spec.id), ...extra);
     if (typeof r === 'object' && r !== null) {
-      if ('ok' in r && typeof r.ok === 'object' && r.ok !== null) return { ok: r.ok as Pid<never> };
+      if ('ok' in r && typeof r.ok === 'object' && r.ok !== null) {
+        return 'info' in r ? { ok: r.ok as Pid<never>, info: r.info } : { ok: r.ok as Pid<never> };
+      }
       if ('ignore' in r && r.ignore === true) return { ignore: true };
       if ('error' in r) return { error: r.error };
     }
@@ -450,6 +536,15 @@ async function startProcess(state: SupState, spec: ChildRecordSpec, extra: reado
   } catch (err) {
     return { error: err };
   }
+}
+
+function linkFor(state: SupState, id: string): SupLink {
+  let link = state.links.get(id);
+  if (!link) {
+    link = { parent: state.container, onExit: state.onChildExit, path: `${state.path}/${id}` };
+    state.links.set(id, link);
+  }
+  return link;
 }
 
 /**
@@ -482,16 +577,16 @@ async function handleStartChild(state: SupState, arg: unknown): Promise<StartChi
     if ('ok' in r) {
       // Temporary children are never restarted: their arguments are not worth keeping.
       state.dynamics.set(r.ok, spec.restart === 'temporary' ? NO_ARGS : [...(arg as unknown[])]);
-      return { ok: r.ok };
+      return r;
     }
     if ('ignore' in r) return r;
     return { error: startError(spec.id, r.error) };
   }
-  const checked = checkChildSpec(arg);
+  const checked = checkChildSpec(arg, state.autoShutdown);
   if ('error' in checked) return { error: checked.error };
   const spec: ChildRecordSpec = checked.ok;
   const existing = state.children.get(spec.id);
-  if (existing) return { error: existing.pid ? { already_started: existing.pid } : { already_present: spec.id } };
+  if (existing) return { error: existing.pid ? { already_started: existing.pid } : 'already_present' };
   const r = await startProcess(state, spec, []);
   if ('error' in r) return { error: startError(spec.id, r.error) };
   if ('ignore' in r && spec.restart === 'temporary') return r;
@@ -501,7 +596,7 @@ async function handleStartChild(state: SupState, arg: unknown): Promise<StartChi
   if ('ok' in r) {
     setPid(state, child, r.ok);
     progress(state, spec, r.ok);
-    return { ok: r.ok };
+    return r;
   }
   return { ignore: true };
 }
@@ -554,7 +649,7 @@ async function handleRestartChild(state: SupState, id: string): Promise<RestartC
   if ('ok' in r) {
     setPid(state, child, r.ok);
     progress(state, child.spec, r.ok);
-    return { ok: r.ok };
+    return r;
   }
   if ('ignore' in r) return r;
   return { error: { failed_to_start_child: id, reason: r.error } };
@@ -665,7 +760,22 @@ async function childExited(state: SupState, found: Found, reason: ExitReason): P
   if (isReportedExit(spec.restart, reason)) report(state, 'child_terminated', spec.id, pid, reason, decision);
   if (decision === 'restart') return restart(state, found);
   forget(state, found);
-  return 'ok';
+  return autoShutdown(state, spec);
+}
+
+/**
+ * OTP's `do_auto_shutdown`, after a child exit that is not restarted: a significant child's exit
+ * stops the supervisor under `any_significant`, and under `all_significant` once no significant
+ * child is left (running or waiting for a retried restart).
+ */
+function autoShutdown(state: SupState, spec: ChildRecordSpec): 'ok' | 'shutdown' {
+  if (state.autoShutdown === 'never' || !spec.significant) return 'ok';
+  if (state.autoShutdown === 'any_significant') return 'shutdown';
+  if (state.dynSpec) return state.dynamics.size + state.dynRestarting.size === 0 ? 'shutdown' : 'ok';
+  for (const child of state.children.values()) {
+    if (child.spec.significant && (child.pid !== undefined || child.restarting)) return 'ok';
+  }
+  return 'shutdown';
 }
 
 /** Count the restart; past the intensity give up, else restart as the strategy says. */
@@ -813,6 +923,7 @@ function removeChild(state: SupState, id: string): void {
   const child = state.children.get(id);
   if (child?.pid) state.byPid.delete(child.pid);
   state.children.delete(id);
+  state.links.delete(id);
   state.ids = state.ids.filter((x) => x !== id);
 }
 
@@ -829,19 +940,16 @@ function forget(state: SupState, found: Found): void {
 // Reports
 // ---------------------------------------------------------------------------------------------
 
-function supName(state: SupState): string {
-  return proc.registeredName(state.self) ?? proc.pidToString(state.self);
-}
-
 function report(
   state: SupState, errorContext: SupervisorReport['errorContext'], child: string | undefined,
   pid: Pid<never> | undefined, reason: unknown, action: SupervisorAction,
 ): void {
   const r: SupervisorReport = {
-    supervisor: supName(state),
+    supervisor: state.path,
     errorContext,
     strategy: state.strategy,
     child,
+    childPath: child === undefined ? undefined : `${state.path}/${child}`,
     pid: pid ? proc.pidToString(pid) : undefined,
     reason: describe(reason),
     action,
@@ -852,5 +960,5 @@ function report(
 function progress(state: SupState, spec: ChildRecordSpec, pid: Pid<never>): void {
   const started = { id: spec.id, pid: proc.pidToString(pid), restart: spec.restart, shutdown: spec.shutdown, type: spec.type };
   // OTP's progress reports sit below the default log level: one per session setup would flood it.
-  state.logger.debug({ supervisor: supName(state), started }, 'supervisor progress: started');
+  state.logger.debug({ supervisor: state.path, started }, 'supervisor progress: started');
 }

@@ -26,9 +26,11 @@ const SUPERVISOR_REASONS: Record<SupervisorReason, true> = {
   not_found: true, running: true, restarting: true, simple_one_for_one: true,
   already_started: true, already_present: true, failed_to_start_child: true, shutdown: true,
   supervisor_data: true, invalid_type: true, invalid_strategy: true, invalid_intensity: true, invalid_period: true,
+  invalid_auto_shutdown: true,
   start_spec: true, bad_start_spec: true,
-  invalid_child_spec: true, missing_id: true, missing_start: true, invalid_id: true, invalid_start: true,
-  invalid_restart_type: true, invalid_shutdown: true, invalid_child_type: true, duplicate_child_id: true,
+  invalid_child_spec: true, missing_id: true, missing_start: true, invalid_id: true, invalid_mfa: true,
+  invalid_restart_type: true, invalid_shutdown: true, invalid_child_type: true, duplicate_child_name: true,
+  invalid_significant: true, bad_combination: true,
 };
 
 const page = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8');

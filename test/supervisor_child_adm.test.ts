@@ -33,7 +33,7 @@ void t.test('child_adm', async (t) => {
   t.same(await counts(s), [1, 0, 0, 1]);
   t.equal(await sup.terminateChild(s, 'child1'), 'ok', 'like deleting something that does not exist, it succeeds');
 
-  t.same(await sup.startChild(s, spec), { error: { already_present: 'child1' } });
+  t.same(await sup.startChild(s, spec), { error: 'already_present' }, 'OTP\'s bare already_present');
 
   const r = await sup.restartChild(s, 'child1');
   if (!('ok' in r)) throw new Error('no restart');
@@ -56,6 +56,92 @@ void t.test('child_adm', async (t) => {
   t.same(await sup.whichChildren(s), [{ id: 'child1', pid: r3.ok, type: 'worker' }]);
   t.same(await sup.terminateChild(s, r3.ok), { error: 'not_found' }, 'a Pid is not an id outside simple_one_for_one');
   t.ok(isAlive(r3.ok));
+});
+
+/** `spec` whose start resolves OTP's `{ok, Pid, Info}`: `{ ok: pid, info }`. */
+function withInfo(spec: sup.ChildSpec, info: unknown): sup.ChildSpec {
+  return { ...spec, start: async (link) => {
+    const r = await spec.start(link);
+    return 'ok' in r ? { ok: r.ok, info } : r;
+  } };
+}
+
+void t.test('extra_return', async (t) => {
+  // A start that resolves { ok: pid, info }: the supervisor ignores the info and startChild/restartChild return it unchanged.
+  const lab = new Lab();
+  const spec = withInfo(lab.worker('child1'), 'extra_return');
+  const { sup: s } = await startTop(t, { strategy: 'one_for_one', intensity: 2, period: 3600 }, [spec]);
+  const c1 = await pidOf(s, 'child1');
+  t.same(await sup.whichChildren(s), [{ id: 'child1', pid: c1, type: 'worker' }]);
+  t.same(await sup.terminateChild(s, 'hej'), { error: 'not_found' });
+  t.same(await sup.deleteChild(s, 'hej'), { error: 'not_found' });
+  t.same(await sup.restartChild(s, 'hej'), { error: 'not_found' });
+  t.same(await sup.deleteChild(s, 'child1'), { error: 'running' });
+  t.same(await sup.restartChild(s, 'child1'), { error: 'running' });
+  t.same(await counts(s), [1, 1, 0, 1]);
+
+  const gone = down(c1);
+  t.equal(await sup.terminateChild(s, 'child1'), 'ok');
+  t.equal(await gone, 'shutdown');
+  t.same(await sup.whichChildren(s), [{ id: 'child1', pid: undefined, type: 'worker' }]);
+  t.same(await counts(s), [1, 0, 0, 1]);
+
+  const r2 = await sup.restartChild(s, 'child1');
+  const c2 = await pidOf(s, 'child1');
+  t.same(r2, { ok: c2, info: 'extra_return' }, 'restartChild returns the info');
+  t.same(await counts(s), [1, 1, 0, 1]);
+
+  t.equal(await sup.terminateChild(s, 'child1'), 'ok');
+  t.equal(await sup.terminateChild(s, 'child1'), 'ok');
+  t.equal(await sup.deleteChild(s, 'child1'), 'ok');
+  t.same(await sup.restartChild(s, 'child1'), { error: 'not_found' });
+  t.same(await counts(s), [0, 0, 0, 0]);
+
+  const r3 = await sup.startChild(s, spec);
+  const c3 = await pidOf(s, 'child1');
+  t.same(r3, { ok: c3, info: 'extra_return' }, 'startChild returns the info');
+  t.same(await sup.whichChildren(s), [{ id: 'child1', pid: c3, type: 'worker' }]);
+
+  // A restart after a crash uses the same start; the info is dropped there, as OTP's restart does.
+  await crash(c3);
+  t.not(await pidOf(s, 'child1'), c3);
+  t.same(await counts(s), [1, 1, 0, 1]);
+});
+
+void t.test('unexpected_message', async (t) => {
+  // An info message the supervisor does not know is logged and dropped: the supervisor and its children carry on.
+  const lab = new Lab();
+  const { sup: s, logger, exited } = await startTop(t, {}, [lab.worker('a')]);
+  const a = await pidOf(s, 'a');
+  const anyInfo = s as unknown as genServer.ServerRef<never, never, never, unknown>;
+  genServer.info(anyInfo, { hello: 'world' });
+  genServer.info(anyInfo, undefined);
+  t.same(await counts(s), [1, 1, 0, 1]);
+  t.equal(await pidOf(s, 'a'), a, 'the child was not touched');
+  t.ok(isAlive(s), 'the supervisor is running');
+  const logged = logger.entries.filter((e) => e.msg === 'Supervisor received unexpected message');
+  t.equal(logged.length, 2);
+  t.match(logged[0], { level: 'error', obj: { message: '{"hello":"world"}' } });
+  let stopped = false;
+  void exited.then(() => {
+    stopped = true;
+  });
+  await sup.countChildren(s);
+  t.notOk(stopped, 'the supervisor did not exit');
+});
+
+void t.test('unexpected_call: an unknown call or cast crashes the supervisor, as OTP\'s function_clause does', async (t) => {
+  // OTP's supervisor has no catch-all handle_call/handle_cast: the supervisor exits, its children stopped first.
+  const lab = new Lab();
+  const { sup: s, exited } = await startTop(t, {}, [lab.worker('a')]);
+  const anyCall = s as unknown as genServer.ServerRef<unknown, unknown, unknown>;
+  await t.rejects(genServer.call(anyCall, { tag: 'no_such_request' }), { code: 'ERR_OTP_EXIT', reason: 'function_clause' });
+  t.equal(await exited, 'function_clause');
+  t.same(lab.log, ['init:a', 'terminate:a:shutdown'], 'its child was stopped first');
+
+  const again = await startTop(t, {}, [lab.worker('b')]);
+  genServer.cast(again.sup as unknown as genServer.ServerRef<unknown, unknown, unknown>, 'hello');
+  t.equal(await again.exited, 'function_clause');
 });
 
 void t.test('restart_child failing returns the reason and leaves the child not running', async (t) => {
@@ -92,7 +178,7 @@ void t.test('hanging_restart_loop', async (t) => {
   ]);
   held.open();
   t.same(await replies, [
-    { error: { already_present: 'child1' } },
+    { error: 'already_present' },
     { error: 'restarting' },
     { error: 'restarting' },
     [{ id: 'child1', pid: 'restarting', type: 'worker' }],
@@ -141,7 +227,7 @@ void t.test('do_not_save_child_specs_for_temporary_children', async (t) => {
         if (!('ok' in r)) throw new Error(`${strategy}/${how}: ${JSON.stringify(r)}`);
         await end(r.ok, spec.id);
         const again = await sup.startChild(s, spec);
-        const got = 'ok' in again ? 'ok' : 'error' in again && typeof again.error === 'object' ? Object.keys(again.error)[0] : 'ignore';
+        const got = 'ok' in again ? 'ok' : 'error' in again ? (typeof again.error === 'object' ? Object.keys(again.error)[0] : again.error) : 'ignore';
         t.equal(got, expect, `${strategy}, ${spec.restart ?? 'permanent'} child, ${how} exit`);
         await sup.terminateChild(s, spec.id);
         await sup.deleteChild(s, spec.id);

@@ -7,7 +7,8 @@ import t from 'tap';
 import { isAlive, type Pid } from '../lib/otp/proc_lib.js';
 import * as sup from '../supervisors/supervisor.js';
 import { Lab } from './fixtures/crash_worker.js';
-import { childrenById, crash, down, newSystem, pidOf, report, snapshot, startTop, supSpec } from './fixtures/sup_tree.js';
+import { asWorker, childrenById, crash, down, newSystem, pidOf, RecordingLogger, report, snapshot, startTop, supSpec } from './fixtures/sup_tree.js';
+import { diffTrees, renderTree, supervisionTree } from '../supervisors/tree.js';
 
 async function subSup(s: sup.SupRef, id: string): Promise<sup.SupRef> {
   return (await pidOf(s, id)) as sup.SupRef;
@@ -118,4 +119,76 @@ void t.test('a child supervisor defaults to shutdown infinity, and stopping the 
   await sup.stop(s);
   t.notOk(isAlive(subPid));
   t.same(lab.entries('terminate:'), ['terminate:c:shutdown', 'terminate:b2:shutdown', 'terminate:b1:shutdown', 'terminate:a:shutdown']);
+});
+
+void t.test('reports name a child by its id under its supervisor\'s path', async (t) => {
+  // OTP names the supervisor and the child's id in its reports; here both as a path: comet_sup/connection_sup/worker, not gen_server.N.
+  const lab = new Lab();
+  const connLog = new RecordingLogger();
+  const { sup: top, logger } = await startTop(t, { intensity: 5, period: 5 }, [
+    lab.worker('session_ids'),
+    supSpec('connection_sup', { strategy: 'simple_one_for_one', intensity: 5, period: 5 }, [lab.dynamicWorker()], { logger: connLog }),
+  ], { name: 'comet_sup' });
+  const conn = (await subSup(top, 'connection_sup')) as sup.SupRef<[string]>;
+  const r = await sup.startChild(conn, ['a']);
+  if (!('ok' in r)) throw new Error('no start');
+  await crash(r.ok);
+  await sup.countChildren(conn);
+  t.match(connLog.reports(), [{
+    errorContext: 'child_terminated', supervisor: 'comet_sup/connection_sup', child: 'worker',
+    childPath: 'comet_sup/connection_sup/worker', action: 'restart',
+  }]);
+  await crash(await pidOf(top, 'session_ids'));
+  await sup.countChildren(top);
+  t.match(logger.reports(), [{ supervisor: 'comet_sup', child: 'session_ids', childPath: 'comet_sup/session_ids' }]);
+
+  // A restarted child supervisor keeps its name path.
+  await sup.stop(conn, 'boom');
+  await sup.countChildren(top);
+  const conn2 = (await subSup(top, 'connection_sup')) as sup.SupRef<[string]>;
+  t.not(conn2, conn);
+  const r2 = await sup.startChild(conn2, ['b']);
+  await crash(asWorker('ok' in r2 ? r2.ok : undefined));
+  await sup.countChildren(conn2);
+  t.match(connLog.reports().at(-1), { supervisor: 'comet_sup/connection_sup', childPath: 'comet_sup/connection_sup/worker' });
+  t.notMatch(JSON.stringify(connLog.reports().map((x) => [x.supervisor, x.childPath])), /gen_server/);
+});
+
+void t.test('supervisionTree and renderTree: the tree by ids, restarts marked, no gen_server.N', async (t) => {
+  // The printer crash-test and crash-demo use: whichChildren, nested supervisors expanded, start order.
+  const lab = new Lab();
+  const { sup: top } = await startTop(t, { intensity: 5, period: 5 }, [
+    lab.worker('session_ids', { name: 'session_ids' }),
+    supSpec('connection_sup', { strategy: 'simple_one_for_one', intensity: 5, period: 5 }, [lab.dynamicWorker({ named: true })]),
+    lab.worker('metrics'),
+  ], { name: 'comet_sup' });
+  const conn = (await subSup(top, 'connection_sup')) as sup.SupRef<[string]>;
+  await sup.startChild(conn, ['a']);
+  const before = await supervisionTree(top, 'comet_sup');
+  t.same(renderTree(before), [
+    'comet_sup (supervisor)',
+    '  session_ids  running',
+    '  connection_sup (supervisor)  running',
+    '    worker as worker:a  running',
+    '  metrics  running',
+  ]);
+  await crash(await pidOf(top, 'metrics'));
+  await sup.countChildren(top);
+  const after = await supervisionTree(top, 'comet_sup');
+  t.same(renderTree(after, before).at(-1), '  metrics  running  <- restarted');
+  t.same(diffTrees(before, after).restarted, ['comet_sup/metrics']);
+  t.notMatch(renderTree(after, before).join('\n'), /gen_server/);
+  await sup.stop(top);
+  t.same(renderTree(await supervisionTree(top, 'comet_sup')), ['comet_sup (supervisor)  stopped']);
+
+  // Unnamed dynamic children share a path: one gone and one new under the same supervisor is a restart.
+  const dyn = await startTop(t, { strategy: 'simple_one_for_one', intensity: 5, period: 5 }, [lab.dynamicWorker()]);
+  const x = await sup.startChild(dyn.sup, ['x']);
+  await sup.startChild(dyn.sup, ['y']);
+  const b2 = await supervisionTree(dyn.sup, 'workers');
+  await crash(asWorker('ok' in x ? x.ok : undefined));
+  await sup.countChildren(dyn.sup);
+  const a2 = await supervisionTree(dyn.sup, 'workers');
+  t.same(renderTree(a2, b2), ['workers (supervisor)', '  worker  running', '  worker  running  <- restarted']);
+  t.same(diffTrees(b2, a2), { restarted: ['workers/worker'], kept: ['workers', 'workers/worker'], added: [], removed: [] });
 });

@@ -68,6 +68,36 @@ void t.test('simple_one_for_one_escalation', async (t) => {
 });
 
 void t.test('simple_one_for_one_extra', async (t) => {
+  // Dynamic children whose start resolves { ok: pid, info }: startChild returns the info; restarts work as usual.
+  const lab = new Lab();
+  const base = lab.dynamicWorker();
+  const spec: sup.ChildSpec<[string]> = {
+    id: 'worker',
+    start: async (link, tag) => {
+      const r = await base.start(link, tag);
+      return 'ok' in r ? { ok: r.ok, info: 'extra_info' } : r;
+    },
+  };
+  const { sup: s, exited } = await startTop(t, flags(2), [spec]);
+  const r1 = await sup.startChild(s, ['a']);
+  const r2 = await sup.startChild(s, ['b']);
+  t.match(r1, { ok: Object, info: 'extra_info' }, 'startChild returns the info');
+  t.match(r2, { ok: Object, info: 'extra_info' });
+  if (!('ok' in r1) || !('ok' in r2)) throw new Error('no start');
+  const c1 = r1.ok;
+  const c2 = r2.ok;
+  await crash(c1);
+  const rows = await sup.whichChildren(s);
+  t.equal(rows.length, 2);
+  t.ok(rows.some((r) => r.pid === c2), 'b is untouched');
+  t.same(await counts(s), [1, 2, 0, 2]);
+  await crash(c2);
+  const again = (await sup.whichChildren(s))[0]?.pid;
+  await crash(asWorker(again));
+  t.equal(await exited, 'shutdown', 'the third restart within the period exceeds intensity 2');
+});
+
+void t.test('extra arguments are appended to the start call and kept for restarts', async (t) => {
   // startChild's extra arguments are appended to the spec's start call, and kept for restarts.
   const seen: string[] = [];
   const lab = new Lab();

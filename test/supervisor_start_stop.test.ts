@@ -75,6 +75,15 @@ void t.test('sup_flags', async (t) => {
   t.same(await bad({ period: 0 }), { error: { supervisor_data: { invalid_period: 0 } } });
   t.same(await bad({ period: 1.5 }), { error: { supervisor_data: { invalid_period: 1.5 } } });
   t.same(await bad(null), { error: { supervisor_data: { invalid_type: null } } });
+  // Flags other than a map: OTP's `{one_for_one, 2}` is an array here; a Date or a Map is no map of flags either.
+  t.same(await bad(['one_for_one', 2]), { error: { supervisor_data: { invalid_type: ['one_for_one', 2] } } });
+  const date = new Date(0);
+  const invalidType = (r: sup.SupStartResult): unknown => ('error' in r ? (r.error as { supervisor_data?: { invalid_type?: unknown } }).supervisor_data?.invalid_type : undefined);
+  t.equal(invalidType(await bad(date)), date, 'a Date is invalid_type');
+  const map = new Map([['strategy', 'one_for_all']]);
+  t.equal(invalidType(await bad(map)), map, 'a Map is invalid_type');
+  t.same(await bad('one_for_one'), { error: { supervisor_data: { invalid_type: 'one_for_one' } } });
+  t.same(await bad({ auto_shutdown: 'sometimes' }), { error: { supervisor_data: { invalid_auto_shutdown: 'sometimes' } } });
   const ok = await bad({ silly_flag: true });
   t.ok('ok' in ok, 'unknown flags are ignored, as in OTP');
   if ('ok' in ok) await sup.stop(ok.ok);
@@ -90,21 +99,24 @@ void t.test('child_specs', async (t) => {
     [{ ...w, shutdown: -10 }, { invalid_shutdown: -10 }],
     [{ ...w, shutdown: 'never' }, { invalid_shutdown: 'never' }],
     [{ ...w, type: 'wrker' }, { invalid_child_type: 'wrker' }],
-    [{ ...w, start: 'mfa' }, { invalid_start: 'mfa' }],
+    [{ ...w, start: 'mfa' }, { invalid_mfa: 'mfa' }],
     [{ start: w.start }, 'missing_id'],
     [{ id: 'x' }, 'missing_start'],
     [{ ...w, id: 7 }, { invalid_id: 7 }],
     ['child4', { invalid_child_spec: 'child4' }],
+    [{ ...w, restart: 'transient', significant: true }, { bad_combination: { auto_shutdown: 'never', significant: true } }],
+    [{ ...w, significant: 'yes' }, { invalid_significant: 'yes' }],
   ];
   for (const [spec, error] of cases) {
     t.same(await sup.startSupervisor(system, {}, [spec as sup.ChildSpec]), { error: { start_spec: error } }, JSON.stringify(error));
   }
-  t.same(await sup.startSupervisor(system, {}, [w, lab.worker('child')]), { error: { start_spec: { duplicate_child_id: 'child' } } });
+  t.same(await sup.startSupervisor(system, {}, [w, lab.worker('child')]), { error: { start_spec: { duplicate_child_name: 'child' } } });
   t.same(await sup.startSupervisor(system, { strategy: 'simple_one_for_one' }, []), { error: { bad_start_spec: [] } });
   t.same(await sup.startSupervisor(system, { strategy: 'simple_one_for_one' }, [w, w]), { error: { bad_start_spec: [w, w] } });
+  t.same(sup.checkChildSpecs([{ ...w, significant: true }]), { error: { bad_combination: { restart: 'permanent', significant: true } } });
   t.same(sup.checkChildSpecs([w, { ...w, id: 'other', type: 'supervisor' }]), { ok: [
-    { id: 'child', start: w.start, restart: 'permanent', shutdown: 5000, type: 'worker' },
-    { id: 'other', start: w.start, restart: 'permanent', shutdown: 'infinity', type: 'supervisor' },
+    { id: 'child', start: w.start, restart: 'permanent', significant: false, shutdown: 5000, type: 'worker' },
+    { id: 'other', start: w.start, restart: 'permanent', significant: false, shutdown: 'infinity', type: 'supervisor' },
   ] });
   t.equal(lab.inits('child'), 0, 'nothing was started');
 

@@ -7,7 +7,7 @@ import t from 'tap';
 import fc from 'fast-check';
 import { ManualClock } from '../lib/otp/clock.js';
 import { startSystem, stopSystem } from '../lib/otp/nact.js';
-import { isAlive, type Pid } from '../lib/otp/proc_lib.js';
+import { isAlive, pidToString, type Pid } from '../lib/otp/proc_lib.js';
 import { clearRegistry } from '../lib/otp/registry.js';
 import type { ExitReason } from '../lib/otp/errors.js';
 import * as sup from '../supervisors/supervisor.js';
@@ -88,8 +88,8 @@ async function strike(top: sup.SupRef, hit: Hit, last: boolean): Promise<void> {
   if (!last) await sup.countChildren(owner);
 }
 
-const shapeOf = (n: TreeNode): unknown => ({ id: n.id, running: n.pid !== 'undefined' && n.pid !== 'restarting' && n.pid !== 'stopped', children: n.children?.map(shapeOf) });
-const pidsOf = (n: TreeNode): string[] => [n.pid, ...(n.children ?? []).flatMap(pidsOf)];
+const shapeOf = (n: TreeNode): unknown => ({ id: n.id, running: n.status === 'running', children: n.children?.map(shapeOf) });
+const pidsOf = (n: TreeNode): string[] => [n.pid ? pidToString(n.pid) : n.status, ...(n.children ?? []).flatMap(pidsOf)];
 
 /** Every incarnation that started has run terminate once (or is the one still running). */
 function balanced(lab: Lab, ids: readonly string[], running: boolean): boolean {
