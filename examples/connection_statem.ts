@@ -17,7 +17,8 @@
  *   survives the state change that re-arms it. An event that moves the deadline without changing
  *   state (a request answered at once, a newer request held) sets the state timeout again.
  *
- * Run: `npx tsx examples/connection_statem.ts` is not needed; it is a module, used by the test.
+ * A module, not a script: test/connection_statem.test.ts starts it the way the server starts the
+ * real one (`genStatem.start(parent, connectionStatem, { sid, config }, { clock })`).
  */
 import * as genStatem from '../lib/otp/gen_statem.js';
 import type { ExitReason } from '../lib/otp/errors.js';
