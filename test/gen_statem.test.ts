@@ -770,3 +770,53 @@ void t.test('what happens if an inserted event crashes the machine: terminate se
   t.match(await gone, { message: 'boom' });
   t.match(s.terminated, [{ state: 'second', data: 'moved' }]);
 });
+
+void t.test('async callbacks: what happens if init, a state callback and an enter call return promises: the same transitions, in the same order', QUICK, async (t) => {
+  const system = newSystem(t);
+  const log: string[] = [];
+  type AE = { call: 'where'; reply: string; cast: 'go'; internal: 'next'; enter: true };
+  const machine: statem.GenStatem<void, 'a' | 'b', number, AE> = {
+    callbackMode: 'state_functions',
+    stateEnter: true,
+    init: async () => {
+      await Promise.resolve();
+      return { ok: 'a', data: 0 };
+    },
+    states: {
+      async a(ev, n) {
+        await Promise.resolve();
+        log.push(`a ${ev.type}`);
+        switch (ev.type) {
+          case 'enter': return { keepStateAndData: true };
+          case 'cast': return { next: 'b', data: n + 1, actions: [{ type: 'next_event', event: { type: 'internal', content: 'next' } }] };
+          case 'call': return { keepStateAndData: true, actions: [{ type: 'reply', from: ev.from, reply: 'a' }] };
+          case 'internal': return { keepStateAndData: true };
+        }
+      },
+      async b(ev, n) {
+        await Promise.resolve();
+        log.push(`b ${ev.type}`);
+        switch (ev.type) {
+          case 'enter': return { keepState: n * 10 };
+          case 'call': return { keepStateAndData: true, actions: [{ type: 'reply', from: ev.from, reply: `b ${n}` }] };
+          case 'cast':
+          case 'internal': return { keepStateAndData: true };
+        }
+      },
+    },
+  };
+  const pid = okPid(await statem.start(system, machine, undefined));
+  statem.cast(pid, 'go');
+  t.equal(await statem.call(pid, 'where'), 'b 10');
+  t.same(log, ['a enter', 'a cast', 'b enter', 'b internal', 'b call']);
+});
+
+void t.test('init actions: what happens if init returns actions: timeouts and inserted events apply to the initial state, a postpone is ignored', QUICK, async (t) => {
+  const s = await scripted(t, {}, {
+    actions: [{ type: 'postpone' }, { type: 'state_timeout', time: 10, content: 'from init' }, { type: 'next_event', event: { type: 'cast', content: 'inserted' } }],
+  });
+  await s.sync();
+  s.clock.advance(10);
+  await s.sync();
+  t.same(s.log, ['start enter start', 'start cast inserted', 'start state_timeout from init']);
+});
