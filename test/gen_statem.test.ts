@@ -820,3 +820,48 @@ void t.test('init actions: what happens if init returns actions: timeouts and in
   await s.sync();
   t.same(s.log, ['start enter start', 'start cast inserted', 'start state_timeout from init']);
 });
+
+void t.test('what happens if the initial enter call stops the machine: terminate runs, start is { error: reason }', QUICK, async (t) => {
+  const system = newSystem(t);
+  const seen: unknown[] = [];
+  const r = await statem.start(system, {
+    callbackMode: 'handle_event_function', stateEnter: true,
+    init: () => ({ ok: 'only', data: 1 }),
+    handleEvent: () => ({ stop: 'no_thanks', data: 2 }),
+    terminate: (reason, state, data) => { seen.push([reason, state, data]); },
+  } satisfies statem.GenStatem<void, string, number, { enter: true }>, undefined);
+  t.same(r, { error: 'no_thanks' });
+  t.same(seen, [['no_thanks', 'only', 2]]);
+});
+
+void t.test('what happens if callbackMode is neither mode: start is { error } with bad_return_from_callback_mode', QUICK, async (t) => {
+  const system = newSystem(t);
+  const bad = { callbackMode: 'state_enter', init: () => ({ ok: 'a', data: 0 }) } as unknown as statem.GenStatem<void, string, number, { cast: 'x' }>;
+  t.match(await statem.start(system, bad, undefined), { error: { code: 'ERR_OTP_BAD_RETURN', reason: { bad_return_from_callback_mode: 'state_enter' } } });
+});
+
+void t.test('what happens if an action has an unknown type: bad_action_from_state_function', QUICK, async (t) => {
+  const s = await scripted(t, {
+    start: (ev) => (ev.type === 'cast' ? { keepStateAndData: true, actions: [{ type: 'sleep' } as unknown as statem.Action<All>] } : undefined),
+  });
+  const gone = down(s.pid);
+  cast(s, 'x');
+  t.match(await gone, { reason: { bad_action_from_state_function: { type: 'sleep' } } });
+});
+
+void t.test('what happens if a timeout is longer than a Node timer takes (2^31 ms): it fires at its time, not early', QUICK, async (t) => {
+  const s = await scripted(t, {
+    start: (ev) => (ev.type === 'cast' ? { keepStateAndData: true, actions: [{ type: 'generic_timeout', name: 'long', time: 3e9, content: 'late' }] } : undefined),
+  });
+  cast(s, 'arm');
+  await s.sync();
+  s.clock.advance(2_147_483_647);
+  await s.sync();
+  s.clock.advance(3e9 - 2_147_483_647 - 1);
+  await s.sync();
+  t.same(lines(s), ['start cast arm'], 'not yet');
+  s.clock.advance(1);
+  await s.sync();
+  await s.sync();
+  t.same(lines(s), ['start cast arm', 'start generic_timeout:long late']);
+});
