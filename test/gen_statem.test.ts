@@ -176,6 +176,16 @@ for (const [mode, lock] of MODES) {
       const system = newSystem(t);
       t.same(await statem.start(system, { ...lock, init: () => ({ stop: 'stopped' }) }, ''), { error: 'stopped' });
     });
+    void t.test('start6: what happens if a machine is started linked: it works, and the link hears its exit once, after terminate', QUICK, async (t) => {
+      const system = newSystem(t);
+      const clock = new ManualClock();
+      const events: string[] = [];
+      const link = { parent: system, onExit: (_pid: unknown, reason: ExitReason) => { events.push(`exit ${JSON.stringify(reason)}`); } };
+      const pid = okPid(await statem.startLink(link, { ...lock, terminate: () => { events.push('terminate'); } }, '1234', { clock }));
+      await doFuncTest(t, pid, clock);
+      await statem.stop(pid, 'shutdown');
+      t.same(events, ['terminate', 'exit "shutdown"']);
+    });
     void t.test('start8: what happens if a name is taken: { error: { already_started: pid } }, and the name reaches the machine', QUICK, async (t) => {
       const system = newSystem(t);
       const clock = new ManualClock();
