@@ -338,7 +338,7 @@ class StatemCore<Args, S, D, E extends Events> implements ProcessCore<Current<S,
     // and the events they insert are handled before start resolves and before any message.
     const cur: Current<S, D> = { state: r.ok as S, data: r.data as D };
     const actions = (r as { actions?: unknown }).actions;
-    const out = await this.#transition(cur, undefined, cur.state, cur.data, actions, this.#b.stateEnter === true, true);
+    const out = await this.#guard(cur, () => this.#transition(cur, undefined, cur.state, cur.data, actions, this.#b.stateEnter === true, true));
     const end = isStop(out) ? out : await this.#drain(out);
     if (isStop(end)) {
       // Past init in OTP, this would be a running machine exiting: terminate runs.
