@@ -25,7 +25,7 @@ import type { ExitReason } from '../lib/otp/errors.js';
 import type { From } from '../lib/otp/proc_lib.js';
 import {
   ERR_SESSION_CONTEXT_STALE,
-  type ConnectionConfig, type ConnectionState, type PacketOutcome, type RequestOutcome, type RequestToken,
+  type ConnectionConfig, type ConnectionEvent, type ConnectionState, type PacketOutcome, type RequestOutcome,
   type SessionContext, type SessionEndReason, type SessionHooks,
 } from '../lib/comet/connection.js';
 import { asRid, type Rid, type Seq, type Sid } from '../lib/comet/ids.js';
@@ -37,6 +37,9 @@ import { CometError } from '../lib/comet/errors.js';
 // ---------------------------------------------------------------------------------------------
 // Types: events by OTP event type
 // ---------------------------------------------------------------------------------------------
+
+/** The gen_fsm's request token, whatever its definition: the two machines take the same ones. */
+export type RequestToken = Extract<ConnectionEvent, { type: 'request_gone' }>['token'];
 
 /** What a call asks: `request` and `terminate` answer a RequestOutcome, `packet` a PacketOutcome. */
 export type ConnectionCall =
