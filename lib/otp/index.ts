@@ -1,9 +1,10 @@
 /**
- * The Erlang/OTP layer on nact: gen_server, gen_fsm, proc_lib (links, monitors, shutdown), timers,
+ * The Erlang/OTP layer on nact: gen_server, gen_fsm, gen_statem, proc_lib (links, monitors, shutdown), timers,
  * the process registry and an injectable clock. Supervisors live in `supervisors/`.
  */
 export * as genServer from './gen_server.js';
 export * as genFsm from './gen_fsm.js';
+export * as genStatem from './gen_statem.js';
 export * as procLib from './proc_lib.js';
 export type { Pid, From, Link, StartOptions, StartResult, Shutdown, MonitorRef } from './proc_lib.js';
 export { monitor, demonitor, isAlive, kill, reply, registeredName, getState } from './proc_lib.js';
