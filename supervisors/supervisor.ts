@@ -60,9 +60,9 @@ export const DEFAULT_INTENSITY = 1;
 /** ... within 5 seconds. */
 export const DEFAULT_PERIOD = 5;
 /**
- * How long the API functions wait for the supervisor. OTP waits `infinity` (a supervisor busy
- * restarting a subtree is not dead); this is the longest delay a Node timer accepts (~24.8 days).
- * A dead supervisor still rejects at once (ERR_OTP_NOPROC / ERR_OTP_EXIT).
+ * The timeout the API functions pass to their calls: 2^31-1 ms, which proc_lib treats as OTP's
+ * `infinity` (no timer is armed; the call waits for ever), since a supervisor busy restarting a
+ * subtree is not dead. A dead supervisor still rejects at once (ERR_OTP_NOPROC / ERR_OTP_EXIT).
  */
 export const SUPERVISOR_CALL_TIMEOUT = 2_147_483_647;
 
