@@ -103,7 +103,7 @@ void t.test('presence: who is in the room, told to everyone when it changes', as
   await until(() => lastPresence(a.got) !== undefined, 3000, 'ann in the room');
   t.same(lastPresence(a.got), { type: 'presence', nicks: ['ann'] });
   await b.client.send({ type: 'say', nick: 'bob', text: 'saying joins too' });
-  await until(() => lastPresence(a.got)?.nicks.length === 2, 3000, 'bob in the room');
+  await until(() => [a, b].every((m) => lastPresence(m.got)?.nicks.length === 2), 3000, 'bob in the room, told to both');
   t.same(lastPresence(b.got), { type: 'presence', nicks: ['ann', 'bob'] });
   await b.client.send({ type: 'join', nick: 'bobby' });
   await until(() => lastPresence(a.got)?.nicks.includes('bobby') === true, 3000, 'the new nickname');
