@@ -203,6 +203,57 @@ if (missing) {
     t.same(pageErrors, [], 'no uncaught errors');
   });
 
+  void t.test('a session the server forgot: the page marks the gap, gets the recent lines again, and the notice clears', async (t) => {
+    const bundleDir = t.testdir();
+    await promisify(execFile)(process.execPath, [join(root, 'scripts', 'build-client.mjs'), bundleDir], { cwd: root });
+    // A short dietimer, so a page cut off for two seconds loses its session.
+    const chat = await startChatServer({ assets: { pageDir: join(root, 'examples', 'chat'), bundleDir }, inactivity: 1000 });
+    t.teardown(() => chat.close());
+    const userDataDir = mkdtempSync(join(tmpdir(), 'comet-browser-'));
+    t.teardown(() => rmSync(userDataDir, { recursive: true, force: true }));
+    const context = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: ARGS });
+    t.teardown(() => context.close());
+    const page = await context.newPage();
+    const pageErrors: string[] = [];
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    await page.goto(chat.url);
+    await page.waitForSelector('[data-testid=status][data-state=connected]', { timeout: 10_000 });
+    await page.fill('[data-testid=message-input]', 'before the cut');
+    await page.press('[data-testid=message-input]', 'Enter');
+    await page.waitForSelector('[data-delivery=delivered]', { timeout: 5000 });
+    const sid = await page.getAttribute('[data-testid=status]', 'data-sid');
+
+    await page.route('**/comet', (route) => route.abort('connectionrefused'));
+    // Chromium may resend a request whose reused socket died below the route, so the poll can be
+    // held again: keep cutting it until the page sees the failure.
+    const state = () => page.getAttribute('[data-testid=status]', 'data-state');
+    for (let i = 0; i < 200 && (await state()) !== 'reconnecting'; i++) {
+      chat.comet.dropHeldPoll(sid ?? '');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    t.equal(await state(), 'reconnecting');
+    t.match(await page.textContent('[data-testid=notice]'), /Connection lost, reconnecting/);
+    await new Promise((r) => setTimeout(r, 2000));
+    t.notOk(chat.comet.sessions().includes(sid as never), 'the server ended the session meanwhile');
+    await page.unroute('**/comet');
+
+    await page.waitForFunction((old) => {
+      const status = document.querySelector<HTMLElement>('[data-testid=status]');
+      return status?.dataset.state === 'connected' && status.dataset.sid !== old;
+    }, sid, { timeout: 20_000 });
+    await page.waitForSelector('[data-testid=messages] .history', { timeout: 5000 });
+    const items = await page.$$eval('[data-testid=messages] > li', (els) => els.map((e) => ({ cls: e.className, text: e.textContent })));
+    t.match(items, [
+      { cls: '', text: /before the cutdelivered$/ },
+      { cls: 'separator', text: /^reconnected: lines sent while you were away may be missing here/ },
+      { cls: 'history', text: /before the cut/ },
+      { cls: 'separator', text: /before you joined/ },
+    ], 'the gap is marked in the list, and the room\'s recent lines follow');
+    t.equal(await page.textContent('[data-testid=notice]'), '', 'the notice went away');
+    await page.screenshot({ path: join(outputDir, 'chat-reconnected.png') });
+    t.same(pageErrors, []);
+  });
+
   /** How many lines of the page's list have exactly this text. */
   function linesOf(page: Page, text: string): Promise<number> {
     return page.$$eval('[data-testid=messages] .text', (els, needle) => els.filter((el) => el.textContent === needle).length, text);
