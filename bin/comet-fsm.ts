@@ -4,12 +4,17 @@
  * as one JSON line on stdout as it arrives, sends every stdin line as a message (parsed as JSON
  * when it is JSON, else as a string), and closes the session when stdin ends. Connection
  * events go to stderr so stdout stays machine-readable.
+ *
+ * With `--nick NAME` it is a member of the chat demo instead (examples/chat/protocol.ts): every
+ * stdin line is said as NAME, every chat line received prints as `nick: text`, and what the chat
+ * refuses or who is in the room goes to stderr.
  */
 import { realpathSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CometClient, type CometClientOptions } from '../lib/client/index.js';
+import { isChatEvent, MAX_NICK_LENGTH, type ChatEvent, type ChatRequest } from '../examples/chat/protocol.js';
 
 export const USAGE = `Usage: comet-fsm client <url> [options]
 
@@ -18,11 +23,16 @@ JSON line {"seq": N, "data": ...} on stdout, and sends each line read from stdin
 A line that is valid JSON is sent as that value, any other line as a string.
 When stdin ends, waits for the server to accept what was sent, closes the session and exits.
 
+With --nick NAME, joins the chat demo (npm start) instead: each stdin line is said as NAME,
+each chat line received prints as "nick: text" on stdout (the room's recent lines first);
+who is in the room, and any line the chat refuses, are reported on stderr.
+
 Options:
-  --raw            send every line as a string, even if it is JSON
+  --nick NAME      chat as NAME (1 to ${MAX_NICK_LENGTH} characters)
+  --raw            send every line as a string, even if it is JSON (not with --nick)
   --no-reconnect   exit when the server ends the session (default: set up a new one)
-  --retries N      give up after N consecutive failed attempts (default: never)
-  --quiet          no connection events on stderr
+  --retries N      after a failed request, retry it N times, then give up (default: never give up)
+  --quiet          no connection events on stderr (refusals are still reported)
   -h, --help       this text
 
 Exit status: 0 after a clean close, 1 if the connection was lost for good, 2 on bad usage.`;
@@ -47,6 +57,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       allowPositionals: true,
       strict: true,
       options: {
+        nick: { type: 'string' },
         raw: { type: 'boolean' },
         'no-reconnect': { type: 'boolean' },
         retries: { type: 'string' },
@@ -76,7 +87,13 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       return 2;
     }
   }
-  return runClient(url, io, { raw: values.raw === true, quiet: values.quiet === true }, {
+  const nick = values.nick;
+  if (nick !== undefined && (nick.length === 0 || nick.length > MAX_NICK_LENGTH || values.raw === true)) {
+    io.stderr.write(`--nick must be 1 to ${MAX_NICK_LENGTH} characters, and cannot go with --raw\n`);
+    return 2;
+  }
+  const mode: Mode = nick === undefined ? { kind: 'json', raw: values.raw === true } : { kind: 'chat', nick };
+  return runClient(url, io, mode, values.quiet === true, {
     reconnect: values['no-reconnect'] !== true,
     maxRetries,
     ...io.clientOptions,
@@ -92,17 +109,24 @@ function isHttpUrl(s: string): boolean {
   }
 }
 
-async function runClient(
-  url: string,
-  io: CliIo,
-  flags: { readonly raw: boolean; readonly quiet: boolean },
-  options: CometClientOptions,
-): Promise<number> {
+/** What a stdin line becomes and how a packet prints: generic JSON lines, or a chat member. */
+type Mode = { readonly kind: 'json'; readonly raw: boolean } | { readonly kind: 'chat'; readonly nick: string };
+
+async function runClient(url: string, io: CliIo, mode: Mode, quiet: boolean, options: CometClientOptions): Promise<number> {
   const note = (text: string): void => {
-    if (!flags.quiet) io.stderr.write(`# ${text}\n`);
+    if (!quiet) io.stderr.write(`# ${text}\n`);
   };
   const client = new CometClient(url, options);
   let lost: string | undefined;
+  const pending = new Set<Promise<void>>();
+  const send = (data: unknown, what: string): void => {
+    const sent = client.send(data).catch((e: unknown) => {
+      // Not sent is not silent, even with --quiet.
+      io.stderr.write(`not sent: ${what} (${e instanceof Error ? e.message : String(e)})\n`);
+    });
+    pending.add(sent);
+    void sent.finally(() => pending.delete(sent));
+  };
   const finished = new Promise<void>((resolve) => {
     client.on('close', ({ reason, sid, willReconnect, error }) => {
       note(`closed ${sid ?? '-'}: ${reason}${willReconnect ? ', setting up a new session' : ''}${error ? ` (${error.message})` : ''}`);
@@ -111,24 +135,30 @@ async function runClient(
       resolve();
     });
   });
-  client.on('open', ({ sid, wait, previousSid }) =>
-    note(`open ${sid} (wait ${wait} ms)${previousSid === null ? '' : `; replaces ${previousSid}, whose undelivered packets are lost`}`),
-  );
+  client.on('open', ({ sid, wait, previousSid }) => {
+    note(`open ${sid} (wait ${wait} ms)${previousSid === null ? '' : `; replaces ${previousSid}, whose undelivered packets are lost`}`);
+    // A new session is a newcomer to the room: join (again) to be listed and get the recent lines.
+    if (mode.kind === 'chat') send({ type: 'join', nick: mode.nick } satisfies ChatRequest, `join as ${mode.nick}`);
+  });
   client.on('state', ({ state }) => note(`state ${state}`));
   client.on('error', (e) => note(`error ${e.code}: ${e.message}`));
   client.on('message', ({ seq, data }) => {
-    io.stdout.write(`${JSON.stringify({ seq, data })}\n`);
+    if (mode.kind === 'json') io.stdout.write(`${JSON.stringify({ seq, data })}\n`);
+    else if (isChatEvent(data)) showChatEvent(data, io, note);
+    else note(`not a chat event: ${JSON.stringify(data)}`);
   });
 
-  const pending = new Set<Promise<void>>();
   const lines = createInterface({ input: io.stdin, crlfDelay: Infinity });
   lines.on('line', (line) => {
     if (line.trim() === '') return;
-    const sent = client.send(flags.raw ? line : parseLine(line)).catch((e: unknown) => {
-      note(`not sent: ${line} (${e instanceof Error ? e.message : String(e)})`);
-    });
-    pending.add(sent);
-    void sent.finally(() => pending.delete(sent));
+    switch (mode.kind) {
+      case 'json':
+        send(mode.raw ? line : parseLine(line), line);
+        break;
+      case 'chat':
+        send({ type: 'say', nick: mode.nick, text: line } satisfies ChatRequest, line);
+        break;
+    }
   });
   const stdinEnded = new Promise<void>((resolve) => lines.once('close', resolve));
 
@@ -144,6 +174,25 @@ async function runClient(
   lines.close();
   await client.close();
   return lost === undefined ? 0 : 1;
+}
+
+/** A chat event as a person reads it: lines on stdout, the rest on stderr. */
+function showChatEvent(event: ChatEvent, io: CliIo, note: (text: string) => void): void {
+  switch (event.type) {
+    case 'line':
+      io.stdout.write(`${event.nick}: ${event.text}\n`);
+      break;
+    case 'history':
+      for (const line of event.lines) io.stdout.write(`${line.nick}: ${line.text}\n`);
+      break;
+    case 'presence':
+      note(`in the room: ${event.nicks.join(', ')}`);
+      break;
+    case 'refused':
+      // The server did not relay one of our lines: say so whatever --quiet says.
+      io.stderr.write(`refused by the chat: ${event.reason}\n`);
+      break;
+  }
 }
 
 /** A line that is JSON is sent as that value; anything else as the string itself. */

@@ -1,7 +1,8 @@
 /**
  * What the runnable servers share: start the comet server with a config, print one JSON line
  * containing "listening" when ready, arm fault injection if asked, and shut down gracefully on
- * SIGTERM/SIGINT (exit 0), or exit 1 with one clear line if the supervision tree gives up.
+ * SIGTERM/SIGINT (exit 0), or exit 1 with one clear line if the supervision tree gives up or the
+ * address cannot be listened on.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createCometServer, type CometServer, type CometServerOptions, type Sid } from '../lib/index.js';
@@ -32,7 +33,13 @@ export async function runServer(config: ServerConfig, run: RunOptions): Promise<
     ...(config.faultEveryMs !== undefined ? { fault: (sid: Sid) => sid === faulty } : {}),
   });
   const c = comet;
-  const server = await c.listen(config.port, config.host).then(() => c.httpServer);
+  try {
+    await c.listen(config.port, config.host);
+  } catch (err) {
+    process.stderr.write(`${run.name}: ${listenProblem(err, config)}\n`);
+    process.exit(1);
+  }
+  const server = c.httpServer;
   if (!server) throw new Error('listen did not create a server');
   if (run.routes) {
     const routes = run.routes;
@@ -81,4 +88,20 @@ export async function runServer(config: ServerConfig, run: RunOptions): Promise<
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
   return c;
+}
+
+/** One line saying why `listen` failed and what to do, for the common causes; the system's words otherwise. */
+export function listenProblem(err: unknown, config: Pick<ServerConfig, 'host' | 'port'>): string {
+  const where = `${config.host}:${config.port}`;
+  const code = (err as { code?: unknown } | null)?.code;
+  switch (code) {
+    case 'EADDRINUSE':
+      return `cannot listen on ${where}: the port is already in use (another server running?); choose another with --port or PORT`;
+    case 'EACCES':
+      return `cannot listen on ${where}: permission denied (ports below 1024 need privileges); choose another with --port or PORT`;
+    case 'EADDRNOTAVAIL':
+      return `cannot listen on ${where}: no such address on this machine; choose another with --host or HOST`;
+    default:
+      return `cannot listen on ${where}: ${err instanceof Error ? err.message : String(err)}`;
+  }
 }

@@ -1,10 +1,11 @@
 /**
  * Configuration of the runnable servers (`npm start`, `npm run echo`): flags first, then the
  * environment, then the library's defaults. The library itself reads no environment variables.
+ * A bad flag or value is one line on stderr and exit status 1, never a stack.
  */
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import type { CometServerOptions } from '../lib/index.js';
+import type { CometServerOptions, CorsOption } from '../lib/index.js';
 import type { Logger } from '../lib/otp/logger.js';
 
 export interface ServerConfig {
@@ -18,9 +19,11 @@ export interface ServerConfig {
   readonly faultSessionIdsEveryMs: number | undefined;
 }
 
-const FLAGS = {
+/** Every option of the runnable servers, with the environment variable that sets it too. */
+export const FLAGS = {
   port: { type: 'string', env: 'PORT' },
   host: { type: 'string', env: 'HOST' },
+  cors: { type: 'string', env: 'COMET_CORS' },
   wait: { type: 'string', env: 'COMET_WAIT_MS' },
   inactivity: { type: 'string', env: 'COMET_INACTIVITY_MS' },
   'max-sessions': { type: 'string', env: 'COMET_MAX_SESSIONS' },
@@ -30,9 +33,14 @@ const FLAGS = {
   'fault-session-ids': { type: 'string', env: 'COMET_FAULT_SESSION_IDS_MS' },
 } as const;
 
+type Flag = keyof typeof FLAGS;
+
 export const USAGE = `Options (flag, or environment variable):
   --port N            PORT                 port to listen on (default ${'%PORT%'})
   --host H            HOST                 address to bind (default 127.0.0.1)
+  --cors ORIGINS      COMET_CORS           let pages on these origins call /comet: a comma-separated list of
+                                           exact origins (https://app.example.com,http://localhost:3000), or *
+                                           for any origin (default: off; the library's \`cors\` option)
   --wait MS           COMET_WAIT_MS        how long a poll is held (default 60000)
   --inactivity MS     COMET_INACTIVITY_MS  dietimer: session ends after this long without a poll (default 45000)
   --max-sessions N    COMET_MAX_SESSIONS   setups beyond this get 503 (default 20000)
@@ -41,11 +49,22 @@ export const USAGE = `Options (flag, or environment variable):
   --fault MS          COMET_FAULT_MS       crash one session's FSM every MS (fault injection; off)
   --fault-session-ids MS  COMET_FAULT_SESSION_IDS_MS  crash the session-id server every MS (off)
   --help                                   this text
-Logging: LOG_LEVEL (trace, debug, info, warn, error; default info), JSON lines on stdout.`;
+Logging: LOG_LEVEL (trace, debug, info, warn, error; default info), JSON lines on stdout.
+A bad option, or a port already in use, prints one line on stderr and exits with status 1.`;
 
-/** Parse argv and env; exits with the usage text on `--help` or a bad value. */
-export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv, defaultPort: number): ServerConfig {
-  const usage = USAGE.replace('%PORT%', String(defaultPort));
+/** A bad flag or value: its message is the one line the user sees. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/** What the command line asks for: run with this configuration, or print the usage. */
+export type ParsedConfig = { readonly kind: 'run'; readonly config: ServerConfig } | { readonly kind: 'help'; readonly usage: string };
+
+/**
+ * Parses argv and env without side effects.
+ * @throws UsageError on an unknown flag or a bad value.
+ */
+export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv, defaultPort: number): ParsedConfig {
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({
@@ -54,48 +73,87 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv, defa
       strict: true,
     }));
   } catch (err) {
-    fail(`${err instanceof Error ? err.message : String(err)}\n\n${usage}`);
+    // node:util's messages go on about '--' and positionals; the first sentence is the news.
+    const message = err instanceof Error ? err.message : String(err);
+    throw new UsageError(`${message.split('. ')[0]?.replace(/\.$/, '') ?? message}; see --help`);
   }
-  if (values.help === true) {
-    process.stdout.write(`${usage}\n`);
-    process.exit(0);
-  }
-  const get = (flag: keyof typeof FLAGS): string | undefined => {
+  if (values.help === true) return { kind: 'help', usage: USAGE.replace('%PORT%', String(defaultPort)) };
+  const get = (flag: Flag): string | undefined => {
     const v = values[flag];
     return typeof v === 'string' ? v : env[FLAGS[flag].env];
   };
-  const int = (flag: keyof typeof FLAGS, min: number): number | undefined => {
+  const int = (flag: Flag, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined => {
     const raw = get(flag);
     if (raw === undefined || raw === '') return undefined;
     const n = Number(raw);
-    if (!Number.isSafeInteger(n) || n < min) fail(`--${flag} (${FLAGS[flag].env}) must be an integer >= ${min}, got ${JSON.stringify(raw)}\n\n${usage}`);
+    if (!Number.isSafeInteger(n) || n < min || n > max) {
+      throw new UsageError(`--${flag} (${FLAGS[flag].env}) must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}; see --help`);
+    }
     return n;
   };
+  const cors = parseCors(get('cors'));
   // No pino `pid` in the base: proc_lib's reports carry the actor's pid under that key.
   const logger = pino({ level: env.LOG_LEVEL ?? 'info', base: { os_pid: process.pid } });
   const options: CometServerOptions = {
     logger,
+    ...(cors === undefined ? {} : { cors }),
     ...opt('wait', int('wait', 1)),
     ...opt('inactivity', int('inactivity', 1)),
     ...opt('maxSessions', int('max-sessions', 1)),
     ...opt('maxQueue', int('max-queue', 1)),
     ...opt('maxBodyBytes', int('max-body', 2)),
   };
-  return {
-    port: int('port', 0) ?? defaultPort,
+  const config: ServerConfig = {
+    port: int('port', 0, 65_535) ?? defaultPort,
     host: get('host') ?? '127.0.0.1',
     options,
     logger,
     faultEveryMs: int('fault', 1),
     faultSessionIdsEveryMs: int('fault-session-ids', 1),
   };
+  return { kind: 'run', config };
+}
+
+/**
+ * `--cors` / `COMET_CORS` as the library's `cors` option: `*` allows every origin, otherwise a
+ * comma-separated list of exact origins, each checked here so a typo (a trailing slash, a path)
+ * fails at start instead of silently allowing nothing.
+ */
+export function parseCors(raw: string | undefined): CorsOption | undefined {
+  if (raw === undefined || raw.trim() === '') return undefined;
+  if (raw.trim() === '*') return () => true;
+  const origins = raw.split(',').map((o) => o.trim()).filter((o) => o !== '');
+  for (const origin of origins) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = undefined;
+    }
+    if (parsed === undefined || parsed.origin !== origin) {
+      throw new UsageError(`--cors (COMET_CORS): ${JSON.stringify(origin)} is not an origin like https://app.example.com (scheme, host, optional port; no path or trailing slash); see --help`);
+    }
+  }
+  return origins;
+}
+
+/** Parses argv and env; on `--help` prints the usage and exits 0, on a bad value prints one line and exits 1. */
+export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv, defaultPort: number): ServerConfig {
+  let parsed: ParsedConfig;
+  try {
+    parsed = parseConfig(argv, env, defaultPort);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    process.exit(1);
+  }
+  if (parsed.kind === 'help') {
+    process.stdout.write(`${parsed.usage}\n`);
+    process.exit(0);
+  }
+  return parsed.config;
 }
 
 function opt<K extends string>(key: K, v: number | undefined): { [P in K]?: number } {
   return (v === undefined ? {} : { [key]: v }) as { [P in K]?: number };
-}
-
-function fail(message: string): never {
-  process.stderr.write(`${message}\n`);
-  process.exit(2);
 }

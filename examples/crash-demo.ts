@@ -32,15 +32,37 @@ const pause = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 
 const say = (line = ''): void => {
   process.stdout.write(`${line}\n`);
 };
-/** The supervisor's own reports, one line each: what it saw (the child by its path) and what it did. */
+/**
+ * A child_terminated report says what the supervisor decided (`restart`) before it checks its
+ * restart intensity, so the line waits for what followed: the restart, or the supervisor giving up.
+ */
+let terminated: string | undefined;
+const settleTerminated = (outcome: string): void => {
+  if (terminated !== undefined) say(`${terminated} -> ${outcome}`);
+  terminated = undefined;
+};
+
+/** The supervisor's own reports, one line each: what it saw and what it did. */
 const logger: Logger = {
-  debug: () => {},
-  info: () => {},
+  // Progress reports (a child started) are logged at debug, as OTP keeps them below its default level.
+  debug: (obj) => {
+    const started = (obj as { started?: { id: string; pid: string } }).started;
+    if (!started) return;
+    settleTerminated('restart');
+    say(`    supervisor: started ${started.id} (${started.pid.slice(started.pid.lastIndexOf('/') + 1)})`);
+  },
   warn: () => {},
-  error: (obj, msg) => {
+  info: () => {},
+  error: (obj) => {
     const r = obj as Partial<sup.SupervisorReport>;
-    if (r.errorContext) say(`    supervisor: ${r.errorContext} ${r.childPath ?? r.supervisor ?? ''} (${r.reason ?? ''}) -> ${r.action ?? ''}`);
-    else if (msg) say(`    supervisor: ${msg}`);
+    if (!r.errorContext) return;
+    const line = `    supervisor: ${r.errorContext} ${r.childPath ?? r.child ?? ''} (${r.reason ?? ''})`;
+    if (r.errorContext === 'child_terminated' && r.action === 'restart') {
+      terminated = line;
+      return;
+    }
+    if (r.errorContext === 'shutdown') settleTerminated('no restart: the restart intensity is reached');
+    say(`${line} -> ${r.action ?? ''}`);
   },
 };
 
@@ -57,6 +79,7 @@ async function crashChild(s: sup.SupRef, pid: Pid<never>, what: string): Promise
   genServer.cast(pid as genServer.ServerRef<never, never, Cast>, 'crash');
   await gone;
   await sup.countChildren(s); // behind the child's EXIT in the supervisor's mailbox: the restart is done
+  settleTerminated('restart'); // dynamic children have no progress report
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -123,7 +146,7 @@ for (const strategy of ['one_for_one', 'one_for_all', 'rest_for_one'] as const) 
     say("  -> a's handler throws again (restart 2 > intensity 1)");
     genServer.cast(second as genServer.ServerRef<never, never, Cast>, 'crash');
   }
-  say(`  supervisor exited: ${String(await gone)} (its children were stopped first, last started first)`);
+  say(`  supervisor gave up and exited: ${String(await gone)} (its children were stopped first, last started first)`);
 }
 
 stopSystem(system);

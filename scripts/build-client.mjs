@@ -5,7 +5,7 @@
 //   dist/client/chat.js              the chat demo's page script; it imports ./comet-client.js
 // platform 'browser' makes esbuild refuse any node: import, so a Node-only dependency creeping
 // into lib/client fails the build instead of failing in the browser.
-// Usage: node scripts/build-client.mjs [outdir]
+// Usage: node scripts/build-client.mjs [outdir] [--quiet]
 import { build } from 'esbuild';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -48,6 +48,10 @@ export async function buildClient(options = {}) {
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  const files = await buildClient(process.argv[2] === undefined ? {} : { outdir: process.argv[2] });
-  for (const f of Object.values(files)) process.stdout.write(`built ${f}\n`);
+  const args = process.argv.slice(2);
+  const outdir = args.find((a) => !a.startsWith('--'));
+  const files = await buildClient(outdir === undefined ? {} : { outdir });
+  // --quiet: a build chained before a command (`npm run --silent client`) adds nothing to its output;
+  // esbuild's warnings and errors still go to stderr.
+  if (!args.includes('--quiet')) for (const f of Object.values(files)) process.stdout.write(`built ${f}\n`);
 }

@@ -1,5 +1,6 @@
 // The chat demo in a real browser: two tabs talk, and a tab whose held poll socket the server
-// kills still shows the next line exactly once. Needs Debian's chromium at /usr/bin/chromium:
+// kills still shows the next line exactly once; a line shows pending until the server accepted
+// it and delivered once it came back; who is in the room; the lines sent before one joined. Needs Debian's chromium at /usr/bin/chromium:
 // without it the test is skipped with a loud reason, except in CI (process.env.CI) where it fails.
 import t from 'tap';
 import { execFile } from 'node:child_process';
@@ -116,4 +117,145 @@ if (missing) {
     t.ok(existsSync(join(outputDir, 'page-b.png')), `screenshots saved under ${outputDir}`);
     t.same(pageErrors, [], 'no uncaught errors on either page');
   });
+
+  void t.test('a line is pending while the server is out of reach, then delivered; presence and history', async (t) => {
+    const bundleDir = t.testdir();
+    await promisify(execFile)(process.execPath, [join(root, 'scripts', 'build-client.mjs'), bundleDir], { cwd: root });
+    const chat = await startChatServer({ assets: { pageDir: join(root, 'examples', 'chat'), bundleDir } });
+    t.teardown(() => chat.close());
+    const userDataDir = mkdtempSync(join(tmpdir(), 'comet-browser-'));
+    t.teardown(() => rmSync(userDataDir, { recursive: true, force: true }));
+    const context = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: ARGS });
+    t.teardown(() => context.close());
+    const pageErrors: string[] = [];
+    const open = async (nick: string): Promise<Page> => {
+      const page = await context.newPage();
+      await page.setViewportSize({ width: 720, height: 720 });
+      page.on('pageerror', (e) => pageErrors.push(e.message));
+      await page.goto(chat.url);
+      await page.waitForSelector('[data-testid=status][data-state=connected]', { timeout: 10_000 });
+      await page.fill('[data-testid=nickname]', nick);
+      await page.dispatchEvent('[data-testid=nickname]', 'change');
+      return page;
+    };
+    const say = async (page: Page, text: string): Promise<void> => {
+      await page.fill('[data-testid=message-input]', text);
+      await page.press('[data-testid=message-input]', 'Enter');
+    };
+    /** How the page marks our own line `text`: pending, sent, delivered, not sent. */
+    const delivery = (page: Page, text: string): Promise<string | null> =>
+      page.$$eval(
+        '[data-testid=messages] > li',
+        (items, needle) => items.find((el) => el.querySelector('.text')?.textContent === needle)?.querySelector('.delivery')?.textContent ?? null,
+        text,
+      );
+    const presence = (page: Page, text: string): Promise<unknown> =>
+      page.waitForFunction((want) => document.querySelector('[data-testid=presence]')?.textContent === want, text, { timeout: 5000 });
+    mkdirSync(outputDir, { recursive: true });
+
+    const a = await open('alice');
+    await presence(a, 'In the room: alice');
+    await say(a, 'said before bob came');
+    await a.waitForFunction(() => document.querySelector('[data-delivery=delivered]') !== null, undefined, { timeout: 5000 });
+    t.equal(await delivery(a, 'said before bob came'), 'delivered', 'the line came back: delivered');
+
+    const b = await open('bob');
+    await presence(b, 'In the room: alice, bob');
+    await presence(a, 'In the room: alice, bob');
+    t.pass('both pages show who is in the room');
+    const bLines = await b.$$eval('[data-testid=messages] > li', (els) => els.map((e) => ({ cls: e.className, text: e.textContent })));
+    t.match(bLines, [
+      { cls: 'history', text: 'alicesaid before bob came' },
+      { cls: 'separator', text: /before you joined/ },
+    ], 'bob sees the line sent before he joined, marked as earlier');
+
+    // The server out of reach for A's requests: the line waits, marked pending, and the notice says why.
+    await a.route('**/comet', (route) => route.abort('connectionrefused'));
+    await say(a, 'typed while offline');
+    t.equal(await delivery(a, 'typed while offline'), 'pending', 'shown at once, as pending');
+    await a.waitForSelector('[data-testid=status][data-state=reconnecting]', { timeout: 10_000 });
+    t.match(await a.textContent('[data-testid=notice]'), /Connection lost, reconnecting\. What you send meanwhile stays pending/);
+    t.equal(await delivery(a, 'typed while offline'), 'pending', 'still pending while unreachable');
+    t.equal(await linesOf(b, 'typed while offline'), 0, 'and not shown to bob');
+    await a.screenshot({ path: join(outputDir, 'chat-pending.png') });
+
+    await a.unroute('**/comet');
+    await a.waitForFunction(
+      () => Array.from(document.querySelectorAll('[data-delivery=delivered] .text')).some((el) => el.textContent === 'typed while offline'),
+      undefined,
+      { timeout: 15_000 },
+    );
+    t.pass('once the server is back the line is delivered');
+    await b.waitForFunction(
+      () => Array.from(document.querySelectorAll('[data-testid=messages] .text')).some((el) => el.textContent === 'typed while offline'),
+      undefined,
+      { timeout: 5000 },
+    );
+    t.equal(await linesOf(a, 'typed while offline'), 1, 'shown once on the sender\'s page');
+    await a.waitForSelector('[data-testid=status][data-state=connected]', { timeout: 10_000 });
+    t.equal(await a.textContent('[data-testid=notice]'), '', 'the notice went away after recovery');
+    await a.screenshot({ path: join(outputDir, 'chat-delivered.png') });
+    await b.screenshot({ path: join(outputDir, 'chat-history.png') });
+
+    await b.close();
+    await presence(a, 'In the room: alice');
+    t.pass('a page that leaves leaves the room');
+    t.same(pageErrors, [], 'no uncaught errors');
+  });
+
+  void t.test('a session the server forgot: the page marks the gap, gets the recent lines again, and the notice clears', async (t) => {
+    const bundleDir = t.testdir();
+    await promisify(execFile)(process.execPath, [join(root, 'scripts', 'build-client.mjs'), bundleDir], { cwd: root });
+    // A short dietimer, so a page cut off for two seconds loses its session.
+    const chat = await startChatServer({ assets: { pageDir: join(root, 'examples', 'chat'), bundleDir }, inactivity: 1000 });
+    t.teardown(() => chat.close());
+    const userDataDir = mkdtempSync(join(tmpdir(), 'comet-browser-'));
+    t.teardown(() => rmSync(userDataDir, { recursive: true, force: true }));
+    const context = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: ARGS });
+    t.teardown(() => context.close());
+    const page = await context.newPage();
+    const pageErrors: string[] = [];
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    await page.goto(chat.url);
+    await page.waitForSelector('[data-testid=status][data-state=connected]', { timeout: 10_000 });
+    await page.fill('[data-testid=message-input]', 'before the cut');
+    await page.press('[data-testid=message-input]', 'Enter');
+    await page.waitForSelector('[data-delivery=delivered]', { timeout: 5000 });
+    const sid = await page.getAttribute('[data-testid=status]', 'data-sid');
+
+    await page.route('**/comet', (route) => route.abort('connectionrefused'));
+    // Chromium may resend a request whose reused socket died below the route, so the poll can be
+    // held again: keep cutting it until the page sees the failure.
+    const state = () => page.getAttribute('[data-testid=status]', 'data-state');
+    for (let i = 0; i < 200 && (await state()) !== 'reconnecting'; i++) {
+      chat.comet.dropHeldPoll(sid ?? '');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    t.equal(await state(), 'reconnecting');
+    t.match(await page.textContent('[data-testid=notice]'), /Connection lost, reconnecting/);
+    await new Promise((r) => setTimeout(r, 2000));
+    t.notOk(chat.comet.sessions().includes(sid as never), 'the server ended the session meanwhile');
+    await page.unroute('**/comet');
+
+    await page.waitForFunction((old) => {
+      const status = document.querySelector<HTMLElement>('[data-testid=status]');
+      return status?.dataset.state === 'connected' && status.dataset.sid !== old;
+    }, sid, { timeout: 20_000 });
+    await page.waitForSelector('[data-testid=messages] .history', { timeout: 5000 });
+    const items = await page.$$eval('[data-testid=messages] > li', (els) => els.map((e) => ({ cls: e.className, text: e.textContent })));
+    t.match(items, [
+      { cls: '', text: /before the cutdelivered$/ },
+      { cls: 'separator', text: /^reconnected: lines sent while you were away may be missing here/ },
+      { cls: 'history', text: /before the cut/ },
+      { cls: 'separator', text: /before you joined/ },
+    ], 'the gap is marked in the list, and the room\'s recent lines follow');
+    t.equal(await page.textContent('[data-testid=notice]'), '', 'the notice went away');
+    await page.screenshot({ path: join(outputDir, 'chat-reconnected.png') });
+    t.same(pageErrors, []);
+  });
+
+  /** How many lines of the page's list have exactly this text. */
+  function linesOf(page: Page, text: string): Promise<number> {
+    return page.$$eval('[data-testid=messages] .text', (els, needle) => els.filter((el) => el.textContent === needle).length, text);
+  }
 }

@@ -1,6 +1,6 @@
 /**
  * The chat demo's server side: the static routes (the page, its script, the client bundle) and
- * the comet hook that relays every chat line to every session. `bin/demo.ts` runs it for
+ * the comet hooks that keep the room (presence, recent lines) and relay every line to every session. `bin/demo.ts` runs it for
  * `npm start`; `startChatServer` runs it in-process (the browser test, embedding).
  */
 import { readFile } from 'node:fs/promises';
@@ -8,8 +8,9 @@ import { existsSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createCometServer, type CometServer, type CometServerOptions, type Logger } from '../../lib/index.js';
-import { isChatLine } from './protocol.js';
+import { createCometServer, type CometServer, type CometServerOptions, type Logger, type SessionContext } from '../../lib/index.js';
+import { chatRequestProblem, type ChatEvent, type ChatRequest } from './protocol.js';
+import { ChatRoom } from './room.js';
 
 /** Where the page and the bundles live. */
 export interface ChatAssets {
@@ -83,27 +84,60 @@ export function chatRoutes(assets: ChatAssets, logger?: Logger): (req: IncomingM
   };
 }
 
-/** The comet hook of the chat: every valid line a client sends goes to every session. */
-export function chatHooks(comet: () => CometServer, logger?: Logger): Pick<CometServerOptions, 'onMessage'> {
+/**
+ * The comet hooks of the chat: a `join` or `say` puts the session in the room (a newcomer gets
+ * the recent lines), every `say` goes to every session, every change of who is in the room goes
+ * to every session, and anything else is refused back to its sender, never dropped in silence.
+ */
+export function chatHooks(
+  comet: () => CometServer,
+  logger?: Logger,
+  room: ChatRoom = new ChatRoom(),
+): Pick<CometServerOptions, 'onMessage' | 'onSessionEnd'> {
+  const broadcast = (event: ChatEvent): void => {
+    comet()
+      .broadcast(event)
+      .catch((err: unknown) => logger?.error({ type: event.type, err: String(err) }, 'chat: broadcast failed'));
+  };
+  const tell = (session: SessionContext, event: ChatEvent): void => {
+    try {
+      session.push(event);
+    } catch (err) {
+      logger?.warn({ type: event.type, err: String(err) }, 'chat: could not answer one session');
+    }
+  };
   return {
-    onMessage(sid, data) {
-      if (!isChatLine(data)) {
-        logger?.warn({ sid }, 'chat: ignored a message that is not a chat line');
+    onMessage(sid, data, session) {
+      const problem = chatRequestProblem(data);
+      if (problem !== undefined) {
+        logger?.debug({ problem }, 'chat: refused a request');
+        tell(session, { type: 'refused', reason: problem });
         return;
       }
-      // Rebuild the line so nothing but nick and text is relayed.
-      comet()
-        .broadcast({ nick: data.nick, text: data.text })
-        .catch((err: unknown) => logger?.error({ sid, err: String(err) }, 'chat: broadcast failed'));
+      const request = data as ChatRequest;
+      const { entered, changed } = room.join(sid, request.nick);
+      if (entered) tell(session, { type: 'history', lines: room.history() });
+      if (changed) broadcast({ type: 'presence', nicks: room.nicks() });
+      if (request.type === 'say') {
+        // Rebuild the line so nothing but nick, text and the sender's id is relayed.
+        const line = { nick: request.nick, text: request.text };
+        room.remember(line);
+        broadcast({ type: 'line', ...line, ...(request.id === undefined ? {} : { id: request.id }) });
+      }
+    },
+    onSessionEnd(sid) {
+      if (room.leave(sid)) broadcast({ type: 'presence', nicks: room.nicks() });
     },
   };
 }
 
 /** Options of {@link startChatServer}: the comet server's options, plus where to listen and the assets. */
-export interface ChatServerOptions extends Omit<CometServerOptions, 'onMessage'> {
+export interface ChatServerOptions extends Omit<CometServerOptions, 'onMessage' | 'onSessionEnd'> {
   readonly port?: number;
   readonly host?: string;
   readonly assets?: ChatAssets;
+  /** The room's memory; a fresh one with the default limits if absent. */
+  readonly room?: ChatRoom;
 }
 
 /** A running chat server. */
@@ -126,9 +160,9 @@ export interface ChatServer {
  * ```
  */
 export async function startChatServer(options: ChatServerOptions = {}): Promise<ChatServer> {
-  const { port = 0, host = '127.0.0.1', assets = defaultAssets(), ...cometOptions } = options;
-  // The hook runs only after a client sent something, by which time `c` is assigned.
-  const c: CometServer = await createCometServer({ ...cometOptions, ...chatHooks(() => c, cometOptions.logger) });
+  const { port = 0, host = '127.0.0.1', assets = defaultAssets(), room, ...cometOptions } = options;
+  // The hooks run only after a client sent something, by which time `c` is assigned.
+  const c: CometServer = await createCometServer({ ...cometOptions, ...chatHooks(() => c, cometOptions.logger, room) });
   const address = await c.listen(port, host);
   const server = c.httpServer;
   if (server === undefined) throw new Error('chat: listen did not create a server');

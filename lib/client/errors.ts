@@ -14,7 +14,7 @@
  * - `bad_message`: `send()` got a value JSON cannot carry (`undefined`, a function, a BigInt, a cycle).
  * - `closed`: `close()` was called before the server accepted the message.
  * - `expired`: the session ended and the client was not asked to reconnect.
- * - `unreachable`: the client gave up after `maxRetries` consecutive failed attempts.
+ * - `unreachable`: the client gave up after `maxRetries + 1` consecutive failed attempts (the first and `maxRetries` retries).
  * - `invalid_state`: the call does not fit the client's state (e.g. `connect()` twice).
  * - `listener_error`: an event listener of the application threw; the client carried on.
  */

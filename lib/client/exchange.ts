@@ -16,7 +16,7 @@ export interface ExchangeContext {
   readonly timers: Timers;
   readonly random: () => number;
   readonly backoff: BackoffPolicy;
-  /** Consecutive failed attempts of one request before giving up. */
+  /** Retries of one request after its first failed attempt before giving up (`maxRetries + 1` attempts in all). */
   readonly maxRetries: number;
   /** A retried request still pending after this long counts as healthy (the server holds it). */
   readonly healthyAfterMs: number;
@@ -78,7 +78,7 @@ export async function exchange<T>(
     if (failures > maxRetries) {
       return {
         kind: 'gave_up',
-        error: new CometClientError('unreachable', `gave up after ${failures} failed attempts`, {
+        error: new CometClientError('unreachable', `gave up after ${failures} failed ${failures === 1 ? 'attempt' : 'attempts'} (${maxRetries} ${maxRetries === 1 ? 'retry' : 'retries'} after the first)`, {
           cause: verdict.error,
         }),
       };

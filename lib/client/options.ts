@@ -22,7 +22,7 @@ export const DEFAULT_CLOSE_GRACE_MS = 2_000;
 export interface CometClientOptions {
   /** After the session ends server-side (`404 unknown_session`), set up a new one. Default false. */
   readonly reconnect?: boolean;
-  /** Consecutive failed attempts of one request before the client closes with `unreachable`. Default Infinity. */
+  /** Retries of one request after its first failed attempt (so `maxRetries + 1` attempts in all) before the client closes with `unreachable`. Default Infinity. */
   readonly maxRetries?: number;
   /** First retry delay before jitter (ms). Default {@link DEFAULT_RETRY_BASE_MS}. */
   readonly retryBaseMs?: number;
