@@ -38,8 +38,12 @@ export interface FsmContext<E> {
   readonly clock: ProcessContext<E>['clock'];
   /** `gen_fsm:start_timer/2`: deliver `event` to the then-current state after `ms`. */
   startTimer(ms: number, event: E): TimerRef;
-  /** `gen_fsm:cancel_timer/1`: after this returns, that timer's event is never delivered. */
-  cancelTimer(ref: TimerRef): boolean;
+  /**
+   * `gen_fsm:cancel_timer/1`: the ms that were left; `0` if the timer had fired and its event,
+   * still in the mailbox, is flushed; `false` if it was delivered or cancelled already. After
+   * this returns, that timer's event is never delivered.
+   */
+  cancelTimer(ref: TimerRef): number | false;
   /** Whether the timer is started and not yet delivered or cancelled. */
   isTimerLive(ref: TimerRef): boolean;
   /** `gen_fsm:reply/2`: answer a `syncSendEvent` now or in a later state. */
@@ -205,7 +209,7 @@ class FsmCtx<E> implements FsmContext<E> {
     return this.#ctx.startTimer(ms, event);
   }
 
-  cancelTimer(ref: TimerRef): boolean {
+  cancelTimer(ref: TimerRef): number | false {
     return this.#ctx.cancelTimer(ref);
   }
 

@@ -36,7 +36,11 @@ export interface ServerContext<Info> {
   readonly clock: ProcessContext<unknown>['clock'];
   /** `erlang:start_timer/3` for an info message to self; `cancelTimer` guarantees it is never seen. */
   sendAfter(ms: number, info: Info): TimerRef;
-  cancelTimer(ref: TimerRef): boolean;
+  /**
+   * `erlang:cancel_timer/1`, with gen_fsm's flush: the ms that were left; `0` if the timer had
+   * fired and its info, still in the mailbox, is flushed; `false` if it was handled or cancelled.
+   */
+  cancelTimer(ref: TimerRef): number | false;
 }
 
 /**

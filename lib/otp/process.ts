@@ -55,8 +55,11 @@ export interface ProcessContext<M> {
   readonly logger: Logger;
   /** Send `msg` to self after `ms` (Erlang's `start_timer`); `cancelTimer` guarantees it is never seen. */
   startTimer(ms: number, msg: M): TimerRef;
-  /** Cancel a timer: false if it had already been delivered or cancelled. */
-  cancelTimer(ref: TimerRef): boolean;
+  /**
+   * Cancel a timer (`gen_fsm:cancel_timer/1`): the ms left; `0` if it fired and its message,
+   * still queued, is flushed; `false` if it was already delivered or cancelled.
+   */
+  cancelTimer(ref: TimerRef): number | false;
   /** Whether a timer is started and not yet delivered or cancelled. */
   isTimerLive(ref: TimerRef): boolean;
 }
@@ -157,7 +160,7 @@ class ProcessCtx<M> implements ProcessContext<M> {
     return this.#timers.start(ms, (ref) => dispatch(pid, { kind: 'timeout', ref, msg }));
   }
 
-  cancelTimer(ref: TimerRef): boolean {
+  cancelTimer(ref: TimerRef): number | false {
     return this.#timers.cancel(ref);
   }
 
