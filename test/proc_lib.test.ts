@@ -262,7 +262,7 @@ void t.test('links (onExit)', (t) => {
     const parent = okPid(await proc.start(system, counter()));
     const exits: ExitReason[] = [];
     const child = okPid(await proc.startLink({ parent, onExit: (_p, r) => exits.push(r) }, counter()));
-    t.ok(proc.pidToString(child).startsWith(`${proc.pidToString(parent)}/`), 'the child is under the parent');
+    t.ok(proc.actorPath(child).startsWith(`${proc.actorPath(parent)}/`), 'the child is under the parent');
     await proc.shutdown(child, 'shutdown', 1000);
     t.same(exits, ['shutdown']);
   });
