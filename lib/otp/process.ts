@@ -32,8 +32,11 @@ import { TimerTable, type TimerRef } from './timers.js';
 
 declare const pidBrand: unique symbol;
 
-/** A process id: the reference of one incarnation. A restarted child has a new Pid. */
-export type Pid<M> = Ref<Envelope<M>> & { readonly [pidBrand]: (msg: M) => void };
+/**
+ * A process id: the reference of one incarnation. A restarted child has a new Pid. It prints
+ * (`String(pid)`, JSON, `util.inspect`) as `pidToString` says: registered name, label or `<0.N.0>`.
+ */
+export type Pid<M> = Ref<Envelope<M>> & { readonly [pidBrand]: (msg: M) => void; toString(): string };
 
 /** What `start` resolves to, as OTP's `{ok, Pid} | ignore | {error, Reason}`. */
 export type StartResult<P> = { readonly ok: P } | { readonly error: unknown } | { readonly ignore: true };
