@@ -80,6 +80,7 @@ void t.test('Express: app.use(\'/comet\', comet.handler), mounted on its path', 
   t.teardown(() => comet.close());
   const app = express();
   app.use('/comet', comet.handler);
+  app.get('/healthz', comet.handler);
   app.get('/', (_req, res) => res.send('home'));
   const { url } = await startHttp(t, app);
   const base = url.replace(/\/comet$/, '');
@@ -87,6 +88,8 @@ void t.test('Express: app.use(\'/comet\', comet.handler), mounted on its path', 
   t.equal((await post(`${base}/comet?v=1`, { type: 'setup' })).status, 200, 'with a query string');
   t.equal((await post(`${base}/comet/more`, { type: 'setup' })).status, 404, 'a path below it is not comet\'s');
   t.equal((await post(`${base}/`, null, { method: 'GET' })).text, 'home', 'other paths reach the application');
+  t.match(await post(`${base}/healthz`, null, { method: 'GET' }), { status: 200, body: { status: 'ok' } }, 'app.get(\'/healthz\', comet.handler)');
+  t.equal((await post(`${base}/metrics`, null, { method: 'GET' })).status, 404, '/metrics not mounted: Express\'s 404');
 });
 
 void t.test('CometServer exposes the options in effect', async (t) => {
