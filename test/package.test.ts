@@ -12,6 +12,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import t from 'tap';
+import { build } from 'esbuild';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -131,6 +132,13 @@ void t.test('npm pack, install the tarball in a new project, type-check and run 
   t.equal(await tsc('tsconfig.nodenext.json', project), '', 'type-checks and compiles under NodeNext, strict, no skipLibCheck');
   t.equal(await tsc('tsconfig.bundler.json', project), '', 'type-checks under Bundler resolution');
   t.equal(await tsc('tsconfig.browser.json', project), '', 'comet-fsm/client type-checks with the DOM library, without @types/node');
+
+  // A bundler building for browsers takes the `browser` condition: the bundled client, nothing of node.
+  const bundled = await build({
+    absWorkingDir: project, entryPoints: ['browser.ts'], bundle: true, platform: 'browser', format: 'esm', write: false, metafile: true, logLevel: 'silent',
+  });
+  t.same(Object.keys(bundled.metafile.inputs).filter((f) => f.includes('comet-fsm/')), ['node_modules/comet-fsm/dist/client/comet-client.js'],
+    'a browser bundle of comet-fsm/client uses dist/client/comet-client.js');
 
   const ran = await run(process.execPath, ['out/consumer.js'], { cwd: project, timeout: 60_000 }).then(
     (r) => r.stdout,
