@@ -1,6 +1,6 @@
 /**
  * The Erlang/OTP layer on nact: gen_server, gen_fsm, proc_lib (links, monitors, shutdown), timers,
- * the process registry and an injectable clock. Supervisors are `comet-fsm/supervisors` (supervisors/).
+ * the process registry and an injectable clock. Supervisors live in `supervisors/`.
  */
 export * as genServer from './gen_server.js';
 export * as genFsm from './gen_fsm.js';
