@@ -29,10 +29,11 @@ import { SessionTable } from './comet/sessions.js';
 import { newConnectionStats } from './comet/stats.js';
 import { DEFAULT_MAX_BODY_BYTES } from './http/body.js';
 import { DEFAULT_CORS, type CorsOption } from './http/cors.js';
-import { createHandler, DEFAULT_PATH, requestPathname, type CometHandler } from './http/handler.js';
+import { createHandler, DEFAULT_PATH, pathnameOf, type CometHandler } from './http/handler.js';
 import { HeldPolls } from './http/held_polls.js';
 import { applyHttpTimeouts, closeHttpServer, KEEP_ALIVE_TIMEOUT_MS } from './http/http_server.js';
 import { DEFAULT_HEALTH_PATH, DEFAULT_METRICS_PATH, serveOps } from './http/ops.js';
+import { requestUrl } from './http/request_url.js';
 
 export interface CometServerOptions extends SessionHooks {
   /** Endpoint path (default `/comet`). */
@@ -188,7 +189,7 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
   // One listener function for every response ('finish' fires once; `this` is the response).
   const countResponse = metrics ? function (this: ServerResponse): void { metrics.response(this.statusCode); } : undefined;
   const handler: CometHandler = (req, res, next) => {
-    if (serveOps(ops, requestPathname(req), req, res)) return;
+    if (serveOps(ops, pathnameOf(requestUrl(req)), req, res)) return;
     if (countResponse) res.on('finish', countResponse);
     cometHandler(req, res, next);
   };

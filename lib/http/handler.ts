@@ -11,6 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CometApi, SocketWatch } from '../comet/api.js';
 import type { Logger } from '../otp/logger.js';
 import { readJsonBodyThen } from './body.js';
+import { requestUrl } from './request_url.js';
 import { allowedMethods, applyCors, handlePreflight, type CorsOption } from './cors.js';
 import { sendError, sendJson } from './respond.js';
 
@@ -42,7 +43,7 @@ export interface HandlerOptions {
  */
 export function createHandler(api: CometApi, opts: HandlerOptions): CometHandler {
   return (req, res, next) => {
-    if (requestPathname(req) !== opts.path) {
+    if (pathnameOf(requestUrl(req)) !== opts.path) {
       if (next) return next();
       sendError(res, 'not_found', 'no such endpoint');
       return;
@@ -129,16 +130,6 @@ function watch(res: ServerResponse): SocketWatch {
 function preParsedBody(req: IncomingMessage): { ok: true; value: unknown } | undefined {
   const r = req as IncomingMessage & { body?: unknown; _body?: unknown };
   return (r._body === true || 'body' in r) && r.readableEnded ? { ok: true, value: r.body } : undefined;
-}
-
-/**
- * The path the client asked for, without its query. Express and Connect strip the mount path
- * from `req.url` under `app.use('/comet', handler)` and keep the whole URL in `req.originalUrl`;
- * comet's paths are the ones the client sees, so that is the one to match.
- */
-export function requestPathname(req: IncomingMessage): string {
-  const original = (req as IncomingMessage & { originalUrl?: unknown }).originalUrl;
-  return pathnameOf(typeof original === 'string' ? original : req.url);
 }
 
 /** The path of a request URL, without its query. */
