@@ -1,11 +1,10 @@
-// Docs that run: every ```ts block of README.md and docs/*.md is type-checked as it stands, one
-// module per block, against the package's own types ('comet-fsm', 'comet-fsm/otp',
-// 'comet-fsm/supervisors', 'comet-fsm/client' mapped to the sources here), with the project's
-// strict options. The info string says what a block is: ```ts a program of its own; ```ts continued
-// the next part of the page's previous program (they are compiled together, as one module); ```ts
-// fragment not a program (it uses names the prose set up, or shows a signature), not compiled, but
-// its imports must still name the package, never a repository path. The convention is described
-// in CONTRIBUTING.md ("Code in the docs").
+// Docs that run: every ```ts block of README.md and docs/*.md is type-checked as it stands, against
+// the package's own types ('comet-fsm', 'comet-fsm/otp', 'comet-fsm/supervisors', 'comet-fsm/client'
+// mapped to the sources here), with the project's strict options. A page is one program told in
+// steps: its ```ts blocks, in order, are compiled together as one module (a later block uses what an
+// earlier one set up). A block that is not part of it (it uses names only the prose sets up, or
+// shows a signature) is marked ```ts fragment: not compiled, but its imports must still name the
+// package, never a repository path. The convention is described in CONTRIBUTING.md.
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,22 +21,19 @@ const ENTRY_POINTS: Record<string, string> = {
   'comet-fsm/client': 'lib/client/index.ts',
 };
 
-type Kind = 'program' | 'continued' | 'fragment';
-
 interface Block {
   readonly doc: string;
   /** 1-based line of the opening fence. */
   readonly line: number;
-  readonly kind: Kind;
+  readonly fragment: boolean;
   readonly code: string;
 }
 
-/** Info string after ```ts: nothing (a program), `continued` or `fragment`. */
-function kindOf(info: string): Kind {
+/** The info string after ```ts: nothing, or `fragment`. */
+function isFragment(info: string): boolean {
   const word = info.trim();
-  if (word === '') return 'program';
-  if (word === 'continued' || word === 'fragment') return word;
-  throw new Error(`unknown info string after \`\`\`ts: "${word}" (use continued or fragment)`);
+  if (word !== '' && word !== 'fragment') throw new Error(`unknown info string after \`\`\`ts: "${word}" (only fragment)`);
+  return word === 'fragment';
 }
 
 function blocksOf(doc: string, text: string): Block[] {
@@ -49,35 +45,29 @@ function blocksOf(doc: string, text: string): Block[] {
     const start = i;
     const body: string[] = [];
     for (i++; i < lines.length && !(lines[i] ?? '').startsWith('```'); i++) body.push(lines[i] ?? '');
-    blocks.push({ doc, line: start + 1, kind: kindOf(open[1] ?? ''), code: body.join('\n') });
+    blocks.push({ doc, line: start + 1, fragment: isFragment(open[1] ?? ''), code: body.join('\n') });
   }
   return blocks;
 }
 
-/** A module to compile: a program block and the `continued` blocks after it, with where each line came from. */
-interface Module {
+/** A page's program: its blocks that are not fragments, in order, with where each line came from. */
+interface Program {
   readonly doc: string;
-  readonly line: number;
   readonly code: string;
   /** The doc line of each line of `code`. */
   readonly lines: readonly number[];
 }
 
-function modulesOf(blocks: readonly Block[]): { modules: Module[]; orphans: Block[] } {
-  const modules: { doc: string; line: number; code: string[]; lines: number[] }[] = [];
-  const orphans: Block[] = [];
-  for (const b of blocks) {
-    if (b.kind === 'fragment') continue;
-    const last = modules.at(-1);
-    const code = b.code.split('\n');
-    const lines = code.map((_, i) => b.line + 1 + i);
-    if (b.kind === 'program') modules.push({ doc: b.doc, line: b.line, code, lines });
-    else if (last?.doc === b.doc) {
-      last.code.push(...code);
-      last.lines.push(...lines);
-    } else orphans.push(b);
+function programOf(doc: string, blocks: readonly Block[]): Program | undefined {
+  const code: string[] = [];
+  const lines: number[] = [];
+  for (const b of blocks.filter((x) => x.doc === doc && !x.fragment)) {
+    b.code.split('\n').forEach((text, i) => {
+      code.push(text);
+      lines.push(b.line + 1 + i);
+    });
   }
-  return { modules: modules.map((m) => ({ doc: m.doc, line: m.line, code: m.code.join('\n'), lines: m.lines })), orphans };
+  return code.length === 0 ? undefined : { doc, code: code.join('\n'), lines };
 }
 
 const docs = ['README.md', ...(await readdir(join(root, 'docs'))).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)];
@@ -90,13 +80,12 @@ void t.test('imports in the docs name the package, not repository paths', async 
   }
 });
 
-void t.test('every ts block that is not marked fragment type-checks', async (t) => {
-  const { modules, orphans } = modulesOf(blocks);
-  t.same(orphans.map((b) => `${b.doc}:${b.line}`), [], 'a continued block follows a program block of its page');
-  t.ok(modules.length > 0, 'some blocks are checked');
+void t.test('every page\'s ts blocks that are not marked fragment type-check, as one program', async (t) => {
+  const programs = docs.map((doc) => programOf(doc, blocks)).filter((p) => p !== undefined);
+  t.ok(programs.length > 0, 'some pages have code to check');
   // Virtual files inside the repository, so that 'express' and the rest resolve from node_modules.
   const dir = join(root, '.docs-check');
-  const files = new Map(modules.map((m) => [join(dir, `${m.doc.replace(/[/.]/g, '_')}_${m.line}.ts`), m] as const));
+  const files = new Map(programs.map((p) => [join(dir, `${p.doc.replace(/[/.]/g, '_')}.ts`), p] as const));
   const config = ts.getParsedCommandLineOfConfigFile(join(root, 'tsconfig.json'), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} });
   if (!config) throw new Error('tsconfig.json did not parse');
   const options: ts.CompilerOptions = {
@@ -107,10 +96,10 @@ void t.test('every ts block that is not marked fragment type-checks', async (t) 
     paths: Object.fromEntries(Object.entries(ENTRY_POINTS).map(([name, file]) => [name, [file]])),
   };
   const host = ts.createCompilerHost(options);
-  // Every module is a module: top-level await works, and names do not collide between them.
+  // Every page is a module: top-level await works, and names do not collide between pages.
   const source = (file: string): string | undefined => {
-    const m = files.get(file);
-    return m ? `${m.code}\nexport {};\n` : undefined;
+    const p = files.get(file);
+    return p ? `${p.code}\nexport {};\n` : undefined;
   };
   const getSourceFile = host.getSourceFile.bind(host);
   host.getSourceFile = (file, lang, onError, create) => {
@@ -123,11 +112,11 @@ void t.test('every ts block that is not marked fragment type-checks', async (t) 
   host.readFile = (file) => source(file) ?? readFileText(file);
 
   const program = ts.createProgram([...files.keys()], options, host);
-  for (const [file, m] of files) {
+  for (const [file, p] of files) {
     const diagnostics = ts.getPreEmitDiagnostics(program, program.getSourceFile(file)).map((d) => {
-      const at = d.file && d.start !== undefined ? m.lines[d.file.getLineAndCharacterOfPosition(d.start).line] ?? m.line : m.line;
-      return `${m.doc}:${at}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`;
+      const at = d.file && d.start !== undefined ? p.lines[d.file.getLineAndCharacterOfPosition(d.start).line] : undefined;
+      return `${p.doc}:${at ?? '?'}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`;
     });
-    t.same(diagnostics, [], `${m.doc}:${m.line} compiles`);
+    t.same(diagnostics, [], `${p.doc} compiles`);
   }
 });
