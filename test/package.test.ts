@@ -27,6 +27,8 @@ const ALLOWED = [
   /^dist\/(lib|supervisors)\/.+\.(js|d\.ts)$/,
   /^dist\/client\/comet-client(\.min)?\.js(\.map)?$/,
   /^dist\/bin\/comet-fsm\.js$/,
+  // `comet-fsm client --nick` speaks the chat demo's protocol.
+  /^dist\/examples\/chat\/protocol\.js$/,
 ];
 
 /** Tools the consumer project uses, taken from this repository rather than downloaded again. */
