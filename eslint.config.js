@@ -5,7 +5,9 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', '.tap/', 'coverage/', 'bench/results/', 'test-output/', '.scratch*/', 'eslint.config.js'] },
+  { ignores: ['dist/', 'node_modules/', '.tap/', 'coverage/', 'bench/results/', 'test-output/', '.scratch*/', 'eslint.config.js',
+    // A separate project that imports the installed package: test/package.test.ts type-checks it.
+    'test/fixtures/package/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

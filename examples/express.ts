@@ -1,6 +1,8 @@
 /**
  * Embedding comet-fsm in an Express 5 app: `app.use(comet.handler)`. The handler serves the comet
- * path and calls `next()` for every other path, so it can sit anywhere in the middleware chain.
+ * path, `/metrics` and `/healthz`, and calls `next()` for every other path, so it can sit anywhere
+ * in the middleware chain. Mounted on a path, `app.use('/comet', comet.handler)`, it serves
+ * `/comet` only (Express calls it for no other path).
  * The application is an echo: every message a client sends comes back to that session as one
  * packet.
  *
@@ -18,7 +20,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import express from 'express';
-import { createCometServer, DEFAULT_MAX_BODY_BYTES, DEFAULT_WAIT_MS, type CometServerOptions, applyHttpTimeouts, closeHttpServer } from '../lib/index.js';
+import { createCometServer, DEFAULT_MAX_BODY_BYTES, type CometServerOptions, applyHttpTimeouts, closeHttpServer } from '../lib/index.js';
 import type { RunningExample } from './node-http.js';
 
 /**
@@ -54,7 +56,7 @@ export async function startExpressExample(
     const s = app.listen(port, host, (err?: Error) => (err ? reject(err) : resolve(s)));
   });
   // Slowloris bounds chosen against the long-poll wait (see applyHttpTimeouts).
-  applyHttpTimeouts(server, options.wait ?? DEFAULT_WAIT_MS);
+  applyHttpTimeouts(server, comet.wait);
 
   return {
     port: (server.address() as AddressInfo).port,

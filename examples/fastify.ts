@@ -1,8 +1,8 @@
 /**
  * Embedding comet-fsm in a Fastify 5 app. Fastify parses bodies before route handlers run and
  * answers with its own replies, so comet takes its requests earlier: an `onRequest` hook (which
- * runs before body parsing, for every URL) hijacks the reply of the comet path and hands the raw
- * node objects to `comet.handler`. Fastify leaves a hijacked reply alone. The application is an
+ * runs before body parsing, for every URL) hijacks the reply of comet's paths (the endpoint,
+ * `/metrics`, `/healthz`) and hands the raw node objects to `comet.handler`. Fastify leaves a hijacked reply alone. The application is an
  * echo: every message a client sends comes back to that session as one packet.
  *
  * In your project import from 'comet-fsm' instead of '../lib/index.js'.
@@ -12,7 +12,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import Fastify from 'fastify';
-import { createCometServer, DEFAULT_PATH, type CometServerOptions } from '../lib/index.js';
+import { createCometServer, type CometServerOptions } from '../lib/index.js';
 import type { RunningExample } from './node-http.js';
 
 /**
@@ -36,8 +36,10 @@ export async function startFastifyExample(
   // Fastify's own timeouts default to off (`connectionTimeout: 0`); if you set one, keep it above
   // comet's `wait`, or it cuts held polls.
   const fastify = Fastify();
+  // The paths comet answers: the endpoint, the Prometheus metrics and the health check.
+  const cometPaths = new Set([comet.path, comet.metricsPath, comet.healthPath]);
   fastify.addHook('onRequest', (request, reply, done) => {
-    if (request.url.split('?')[0] === DEFAULT_PATH) {
+    if (cometPaths.has(request.url.split('?')[0] ?? '')) {
       reply.hijack();
       comet.handler(request.raw, reply.raw);
     }

@@ -1,6 +1,7 @@
 /**
  * Embedding comet-fsm in a plain `node:http` server you own: the comet handler serves
- * `POST /comet`, your code serves everything else. The application is an echo: every message a
+ * `POST /comet`, `GET /metrics` and `GET /healthz`, and calls its third argument, `next`, for
+ * every other path, which your code serves. The application is an echo: every message a
  * client sends comes back to that session as one packet.
  *
  * In your project import from 'comet-fsm' instead of '../lib/index.js'.
@@ -11,7 +12,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
-import { createCometServer, DEFAULT_PATH, DEFAULT_WAIT_MS, type CometServer, type CometServerOptions, applyHttpTimeouts, closeHttpServer } from '../lib/index.js';
+import { createCometServer, type CometServer, type CometServerOptions, applyHttpTimeouts, closeHttpServer } from '../lib/index.js';
 
 /** A running example: where it listens, its comet server, and how to stop it. */
 export interface RunningExample {
@@ -40,14 +41,12 @@ export async function startNodeHttpExample(
   });
 
   const server = http.createServer((req, res) => {
-    if (req.url?.split('?')[0] === DEFAULT_PATH) {
-      comet.handler(req, res);
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'text/plain' }).end('comet-fsm echo: POST /comet\n');
+    comet.handler(req, res, () => {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('comet-fsm echo: POST /comet\n');
+    });
   });
   // Slowloris bounds chosen against the long-poll wait (see applyHttpTimeouts).
-  applyHttpTimeouts(server, options.wait ?? DEFAULT_WAIT_MS);
+  applyHttpTimeouts(server, comet.wait);
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

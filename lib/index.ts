@@ -1,6 +1,7 @@
 /**
  * comet-fsm: long-polling comet on nact actors, a TypeScript port of the Erlang/Mochiweb gen_fsm
- * design. The server API; the OTP layer is `comet-fsm/otp`, the client `comet-fsm/client`.
+ * design. The server API; the OTP layer is `comet-fsm/otp`, its supervisors `comet-fsm/supervisors`,
+ * the client `comet-fsm/client`.
  */
 export { createCometServer, type CometServer, type CometServerOptions } from './server.js';
 export { createCometApi, DEFAULT_MAX_SESSIONS, type CometApi, type CometApiDeps, type ApiReply, type SocketWatch } from './comet/api.js';

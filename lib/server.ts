@@ -33,6 +33,7 @@ import { createHandler, DEFAULT_PATH, pathnameOf, type CometHandler } from './ht
 import { HeldPolls } from './http/held_polls.js';
 import { applyHttpTimeouts, closeHttpServer, KEEP_ALIVE_TIMEOUT_MS } from './http/http_server.js';
 import { DEFAULT_HEALTH_PATH, DEFAULT_METRICS_PATH, serveOps } from './http/ops.js';
+import { requestUrl } from './http/request_url.js';
 
 export interface CometServerOptions extends SessionHooks {
   /** Endpoint path (default `/comet`). */
@@ -67,8 +68,19 @@ export interface CometServerOptions extends SessionHooks {
 }
 
 export interface CometServer {
-  /** The `(req, res[, next])` handler: node:http, Express middleware, Fastify's raw objects. */
+  /** The `(req, res[, next])` handler: node:http, Express middleware, Fastify's raw objects. It
+   *  serves `path`, `metricsPath` and `healthPath` (matched against `req.originalUrl` when Express
+   *  set one) and calls `next()`, or answers 404 without it, for every other path. */
   readonly handler: CometHandler;
+  /** The options in effect, defaults applied: e.g. `applyHttpTimeouts(server, comet.wait)`. */
+  readonly path: string;
+  readonly metricsPath: string | false;
+  readonly healthPath: string | false;
+  readonly wait: number;
+  readonly inactivity: number;
+  readonly maxBodyBytes: number;
+  readonly maxSessions: number;
+  readonly maxQueue: number;
   /** The Prometheus registry holding this server's metrics (undefined with `metrics: false`). */
   readonly registry: Registry | undefined;
   /** The post's interface functions, for embedders that route requests themselves. */
@@ -177,7 +189,7 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
   // One listener function for every response ('finish' fires once; `this` is the response).
   const countResponse = metrics ? function (this: ServerResponse): void { metrics.response(this.statusCode); } : undefined;
   const handler: CometHandler = (req, res, next) => {
-    if (serveOps(ops, pathnameOf(req.url), req, res)) return;
+    if (serveOps(ops, pathnameOf(requestUrl(req)), req, res)) return;
     if (countResponse) res.on('finish', countResponse);
     cometHandler(req, res, next);
   };
@@ -195,6 +207,8 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
 
   return {
     handler,
+    path, metricsPath: ops.registry ? ops.metricsPath : false, healthPath: ops.healthPath,
+    wait, inactivity, maxBodyBytes, maxSessions, maxQueue,
     api,
     registry: metrics?.registry,
     get httpServer() {

@@ -1,6 +1,6 @@
 /**
  * OTP supervisors on nact: the supervisor behaviour, child specs, the restart intensity window and the
- * whichChildren-based tree printer.
+ * whichChildren-based tree printer. Installed: `import * as sup from 'comet-fsm/supervisors'`.
  * See docs/supervisor.md.
  */
 export * from './supervisor.js';

@@ -9,7 +9,9 @@ import t from 'tap';
 import type { Test } from 'tap';
 import { build } from 'esbuild';
 import express from 'express';
-import { createCometServer, DEFAULT_MAX_BODY_BYTES } from '../lib/index.js';
+import {
+  createCometServer, DEFAULT_INACTIVITY_MS, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_QUEUE, DEFAULT_MAX_SESSIONS, DEFAULT_PATH, DEFAULT_WAIT_MS,
+} from '../lib/index.js';
 import { startExpressExample } from '../examples/express.js';
 import { startFastifyExample } from '../examples/fastify.js';
 import { startNodeHttpExample, type RunningExample } from '../examples/node-http.js';
@@ -54,8 +56,54 @@ for (const [name, start] of Object.entries(EXAMPLES)) {
     t.equal(home.status, 200, 'other paths reach the application');
     t.match(home.text, /comet-fsm echo/);
     t.equal((await post(`${base}/comet?v=1`, { type: 'setup' })).status, 200, 'a query string still reaches comet');
+    await opsEndpoints(t, base);
   });
 }
+
+/** The README says every server answers /metrics and /healthz: so must each example. */
+async function opsEndpoints(t: Test, base: string): Promise<void> {
+  const metrics = await post(`${base}/metrics`, null, { method: 'GET' });
+  t.equal(metrics.status, 200, 'GET /metrics');
+  t.match(metrics.headers.get('content-type'), /^text\/plain/, 'Prometheus text');
+  t.match(metrics.text, /^comet_sessions /m, 'with the live sessions gauge');
+  const health = await post(`${base}/healthz`, null, { method: 'GET' });
+  t.match(health, { status: 200, body: { status: 'ok' } }, 'GET /healthz');
+}
+
+void t.test('Express: app.use(\'/comet\', comet.handler), mounted on its path', async (t) => {
+  const comet = await createCometServer({
+    wait: 300,
+    onMessage(_sid, data, session) {
+      session.push(data);
+    },
+  });
+  t.teardown(() => comet.close());
+  const app = express();
+  app.use('/comet', comet.handler);
+  app.get('/healthz', comet.handler);
+  app.get('/', (_req, res) => res.send('home'));
+  const { url } = await startHttp(t, app);
+  const base = url.replace(/\/comet$/, '');
+  await echoRoundTrip(t, `${base}/comet`);
+  t.equal((await post(`${base}/comet?v=1`, { type: 'setup' })).status, 200, 'with a query string');
+  t.equal((await post(`${base}/comet/more`, { type: 'setup' })).status, 404, 'a path below it is not comet\'s');
+  t.equal((await post(`${base}/`, null, { method: 'GET' })).text, 'home', 'other paths reach the application');
+  t.match(await post(`${base}/healthz`, null, { method: 'GET' }), { status: 200, body: { status: 'ok' } }, 'app.get(\'/healthz\', comet.handler)');
+  t.equal((await post(`${base}/metrics`, null, { method: 'GET' })).status, 404, '/metrics not mounted: Express\'s 404');
+});
+
+void t.test('CometServer exposes the options in effect', async (t) => {
+  const defaults = await createCometServer();
+  t.teardown(() => defaults.close());
+  t.match(defaults, {
+    path: DEFAULT_PATH, metricsPath: '/metrics', healthPath: '/healthz', wait: DEFAULT_WAIT_MS,
+    inactivity: DEFAULT_INACTIVITY_MS, maxBodyBytes: DEFAULT_MAX_BODY_BYTES, maxSessions: DEFAULT_MAX_SESSIONS,
+    maxQueue: DEFAULT_MAX_QUEUE,
+  }, 'defaults applied');
+  const custom = await createCometServer({ path: '/c', wait: 300, maxQueue: 7, metrics: false, healthPath: false });
+  t.teardown(() => custom.close());
+  t.match(custom, { path: '/c', wait: 300, maxQueue: 7, metricsPath: false, healthPath: false }, 'as given; no metrics: no metrics path');
+});
 
 void t.test('Express: other paths fall through to next()', async (t) => {
   const app = await startExpressExample({ options: { wait: 300 } });
@@ -136,6 +184,7 @@ void t.test('each example runs as a file on PORT=0: setup + echo round trip, exi
     await t.test(name, async (t) => {
       const running = await spawnExample(t, name, dir);
       await echoRoundTrip(t, `http://127.0.0.1:${running.port}/comet`);
+      await opsEndpoints(t, `http://127.0.0.1:${running.port}`);
       t.equal(await running.stop(), 0, 'exits 0 on SIGTERM');
     });
   }

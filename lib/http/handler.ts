@@ -11,6 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CometApi, SocketWatch } from '../comet/api.js';
 import type { Logger } from '../otp/logger.js';
 import { readJsonBodyThen } from './body.js';
+import { requestUrl } from './request_url.js';
 import { allowedMethods, applyCors, handlePreflight, type CorsOption } from './cors.js';
 import { sendError, sendJson } from './respond.js';
 
@@ -42,7 +43,7 @@ export interface HandlerOptions {
  */
 export function createHandler(api: CometApi, opts: HandlerOptions): CometHandler {
   return (req, res, next) => {
-    if (pathnameOf(req.url) !== opts.path) {
+    if (pathnameOf(requestUrl(req)) !== opts.path) {
       if (next) return next();
       sendError(res, 'not_found', 'no such endpoint');
       return;
