@@ -7,12 +7,12 @@
 import { isDeepStrictEqual } from 'node:util';
 import t from 'tap';
 import fc from 'fast-check';
-import { INACTIVITY, WAIT, startConnection, type Harness } from './fixtures/connection.js';
+import { INACTIVITY, WAIT, startConnection, type Harness, type Outcome } from './fixtures/connection.js';
 import {
   ConnectionModel, MAX_OUTSTANDING, SimClient, expectedMessages, type ModelEvent, type ModelReply, type SentBody,
 } from './fixtures/connection_model.js';
 import { demonitor, getState, monitor, type MonitorRef } from '../lib/otp/proc_lib.js';
-import type { ConnectionData, ConnectionState, PacketOutcome, RequestOutcome } from '../lib/comet/connection.js';
+import type { ConnectionData, ConnectionState, PacketOutcome } from '../lib/comet/connection.js';
 
 // Enough runs and length to reach the rare interleavings (a race, a lost response carrying packets,
 // an out-of-order pair split by a timeout) every time, while the file stays well under 20 s.
@@ -93,7 +93,7 @@ const reached = {
 // ---------------------------------------------------------------------------------------------
 
 type Snapshot = { readonly state: ConnectionState; readonly data: ConnectionData };
-type Arrival = { readonly id: number; readonly outcome?: RequestOutcome | PacketOutcome; readonly error?: unknown };
+type Arrival = { readonly id: number; readonly outcome?: Outcome | PacketOutcome; readonly error?: unknown };
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -115,21 +115,21 @@ async function settle(h: Harness): Promise<Snapshot | undefined> {
   return h.alive() ? snap : undefined;
 }
 
-function isRequestOutcome(o: RequestOutcome | PacketOutcome): o is RequestOutcome {
+function isOutcome(o: Outcome | PacketOutcome): o is Outcome {
   return 'kind' in o;
 }
 
 /** Error texts are for people; the code is the contract. */
-function normalise(o: RequestOutcome | PacketOutcome | undefined): unknown {
-  if (o === undefined || !isRequestOutcome(o)) return o;
+function normalise(o: Outcome | PacketOutcome | undefined): unknown {
+  if (o === undefined || !isOutcome(o)) return o;
   if (o.kind === 'error') return { kind: 'error', code: o.code };
   if (o.kind === 'gone') return o;
   return { kind: o.kind, rid: o.rid, packets: o.packets.map((p) => ({ seq: p.seq, data: p.data })) };
 }
 
-function show(o: RequestOutcome | PacketOutcome | undefined): string {
+function show(o: Outcome | PacketOutcome | undefined): string {
   if (o === undefined) return '?';
-  if (!isRequestOutcome(o)) return o.ok ? `seq ${o.seq}` : o.code;
+  if (!isOutcome(o)) return o.ok ? `seq ${o.seq}` : o.code;
   if (o.kind === 'packets') return `rid ${o.rid} [${o.packets.map((p) => p.seq).join(',')}]`;
   return o.kind === 'error' ? o.code : 'gone';
 }
@@ -190,7 +190,7 @@ class Run {
       + `${arrived.map((a) => `#${a.id}: ${show(a.outcome)}`).join('; ') || 'no reply'} => ${after}`);
     this.#compareReplies(expected, arrived);
     for (const a of arrived) {
-      if (a.outcome === undefined || !isRequestOutcome(a.outcome)) continue;
+      if (a.outcome === undefined || !isOutcome(a.outcome)) continue;
       const lostWithPackets = a.outcome.kind === 'packets' && a.outcome.packets.length > 0 && this.client.outstanding.get(a.id)?.lost === true;
       if (lostWithPackets) reached.lostWithPackets++;
       this.client.receive(a.id, a.outcome);
@@ -221,7 +221,7 @@ class Run {
     }
   }
 
-  #watch(id: number, kind: 'request' | 'packet', reply: Promise<RequestOutcome | PacketOutcome>): void {
+  #watch(id: number, kind: 'request' | 'packet', reply: Promise<Outcome | PacketOutcome>): void {
     this.#open.set(id, kind);
     reply.then(
       (outcome) => { this.#open.delete(id); this.#arrived.push({ id, outcome }); },
