@@ -250,7 +250,6 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
     },
     handlePacket: (sid, data) => api.handlePacket(asSid(sid), data),
     broadcast(data) {
-      let encoded;
       try {
         return Promise.resolve(api.broadcast(data));
       } catch (err) {

@@ -88,7 +88,7 @@ void t.test('server budget: all sessions together; over it every session refuses
     for (let i = 0; i < n; i++) {
       const err = await rejection(comet.handlePacket(sid, BIG));
       if (err === undefined) ok++;
-      else if (!isCometError(err) || err.code !== 'overloaded') throw err;
+      else if (!isCometError(err) || err.code !== 'overloaded') throw new Error('unexpected refusal', { cause: err });
     }
     return ok;
   };
