@@ -139,11 +139,13 @@ void t.test('no stack trace or internal path in any error body, even when applic
 
   // Application code throws on every session start and end, and on two messages: not on the wire.
   const sid = await setup(url);
-  await comet.handlePacket(sid, 'p1');
   const thrown = await post(url, { sid, rid: 1, messages: ['throw', 'reject'] });
   t.equal(thrown.status, 200, 'hooks that throw do not turn into an error reply');
   keep('reply after onMessage threw', thrown);
-  const queueFull = await post(url, { sid, rid: 2, ack: 0 });
+  // A full queue (maxQueue 1), sent once and not acked: the next poll is refused.
+  await comet.handlePacket(sid, 'p1');
+  t.equal((await post(url, { sid, rid: 2, ack: 0 })).status, 200, 'the full queue is sent once');
+  const queueFull = await post(url, { sid, rid: 3, ack: 0 });
   expectError(t, queueFull, 503, 'overloaded', 'queue full (maxQueue 1, sent, unacked)');
   keep('queue full', queueFull);
 
