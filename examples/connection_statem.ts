@@ -86,7 +86,6 @@ export interface ConnectionStatemData {
   held: Held | undefined;
   /** Since when no request has been held (clock ms): the dietimer is due at `idleSince + inactivity`. */
   idleSince: number;
-  sentUpTo: number;
 }
 
 type D = ConnectionStatemData;
@@ -111,7 +110,7 @@ export const connectionStatem: genStatem.GenStatem<{ sid: Sid; config: Connectio
       budget: new SessionBudget(config.serverBudget ?? new ServerBudget(Infinity), config.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES),
       counted: 0,
       maxResponseBytes: config.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
-      held: undefined, idleSince: ctx.clock.now(), sentUpTo: 0,
+      held: undefined, idleSince: ctx.clock.now(),
     };
     config.onStarted?.(sid, ctx.self);
     callHook(data, 'onSession', config.hooks.onSession, sid);
@@ -246,7 +245,7 @@ function request(c: Extract<ConnectionCall, { type: 'request' }>, from: From<Req
     genStatem.reply(from, badRid(c.rid, d));
     return settle(d, state, before);
   }
-  const ackAdvanced = applyAck(c.ack, d);
+  applyAck(c.ack, d);
   const batch = fate === 'buffer' ? encodeBatch(c.messages) : undefined;
   const refused = admit(c, fate, batch, d);
   if (refused !== undefined) {
@@ -255,7 +254,7 @@ function request(c: Extract<ConnectionCall, { type: 'request' }>, from: From<Req
   }
   const accepted = d.inbox.accept(c.rid, c.messages, batch);
   account(d);
-  poll(c, ackAdvanced, from, d, clock);
+  poll(c, from, d, clock);
   // The messages go to the application after the poll is settled, as the gen_fsm does.
   if (accepted.kind === 'deliver') deliver(d, accepted.batches, clock, true);
   return settle(d, state, before);
@@ -278,11 +277,7 @@ function overloaded(message: string): RequestOutcome {
 }
 
 /** The polling half of a request: answer it, or hold it. */
-function poll(c: Extract<ConnectionCall, { type: 'request' }>, ackAdvanced: boolean, from: From<RequestOutcome>, d: D, clock: Now): void {
-  if (d.outbox.isFull && !ackAdvanced && d.sentUpTo >= d.outbox.lastSeq) {
-    genStatem.reply(from, overloaded('packet queue full and not acknowledged'));
-    return;
-  }
+function poll(c: Extract<ConnectionCall, { type: 'request' }>, from: From<RequestOutcome>, d: D, clock: Now): void {
   if (d.outbox.hasPending && d.budget.unflushed > 0 && d.budget.full) {
     genStatem.reply(from, overloaded('earlier responses of this session are not read yet'));
     return;
@@ -392,14 +387,13 @@ function deliverBuffered(d: D, clock: Now): void {
   }
 }
 
-function applyAck(ack: Seq | undefined, d: D): boolean {
-  if (ack === undefined) return false;
+function applyAck(ack: Seq | undefined, d: D): void {
+  if (ack === undefined) return;
   const before = d.outbox.size;
   d.outbox.ack(ack);
   const forgotten = before - d.outbox.size;
   if (d.config.stats) d.config.stats.queued -= forgotten;
   if (forgotten > 0) account(d);
-  return forgotten > 0;
 }
 
 /** The response to request `rid`: the oldest pending packets, up to `maxResponseBytes`. */
@@ -407,8 +401,6 @@ function respond(rid: Rid, d: D): RequestOutcome {
   const packets = d.outbox.pending(d.maxResponseBytes - REPLY_ENVELOPE_BYTES);
   let bytes = REPLY_ENVELOPE_BYTES;
   for (const p of packets) bytes += p.bytes;
-  const last = packets[packets.length - 1];
-  if (last !== undefined) d.sentUpTo = Math.max(d.sentUpTo, last.seq);
   const budget = d.budget;
   return { kind: 'packets', rid, response: { json: encodeRequestReply(rid, packets), bytes, written: () => budget.written(bytes) } };
 }

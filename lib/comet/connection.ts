@@ -176,9 +176,6 @@ export interface ConnectionData {
   dietimer: TimerRef | undefined;
   /** Since when no request has been held (clock ms): the session ends at `idleSince + inactivity`. */
   idleSince: number;
-  /** The highest seq ever put in a response: a full queue whose packets were all sent and not
-   *  acked means the client is not acking. */
-  sentUpTo: number;
 }
 
 type Ctx = FsmContext<ConnectionEvent>;
@@ -210,7 +207,7 @@ export const connection: GenFsm<{ sid: Sid; config: ConnectionConfig }, Connecti
       budget: new SessionBudget(config.serverBudget ?? new ServerBudget(Infinity), config.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES),
       counted: 0,
       maxResponseBytes: config.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
-      held: undefined, waitTimer: undefined, dietimer: undefined, idleSince: 0, sentUpTo: 0,
+      held: undefined, waitTimer: undefined, dietimer: undefined, idleSince: 0,
     };
     startDietimer(data, ctx);
     config.onStarted?.(sid, ctx.self);
@@ -318,7 +315,7 @@ function request(ev: Extract<ConnectionEvent, { type: 'request' }>, d: Connectio
     ctx.reply(ev.from, badRid(ev.rid, d));
     return settle(d, ctx);
   }
-  const ackAdvanced = applyAck(ev.ack, d);
+  applyAck(ev.ack, d);
   // Kept as text while it waits for a lower rid: encoded here once, to count it before taking it.
   const batch = fate === 'buffer' ? encodeBatch(ev.messages) : undefined;
   const refused = admit(ev, fate, batch, d);
@@ -328,7 +325,7 @@ function request(ev: Extract<ConnectionEvent, { type: 'request' }>, d: Connectio
   }
   const accepted = d.inbox.accept(ev.rid, ev.messages, batch);
   account(d);
-  poll(ev, ackAdvanced, d, ctx);
+  poll(ev, d, ctx);
   // The messages go to the application after the poll is settled, as the raw loop does: a packet
   // pushed in reply then answers the request held now (often this very one), with no second
   // response carrying the same packet.
@@ -358,12 +355,13 @@ function overloaded(message: string): RequestOutcome {
   return { kind: 'error', code: 'overloaded', message };
 }
 
-/** The polling half of a request: answer it, or hold it. */
-function poll(ev: Extract<ConnectionEvent, { type: 'request' }>, ackAdvanced: boolean, d: ConnectionData, ctx: Ctx): void {
-  if (d.outbox.isFull && !ackAdvanced && d.sentUpTo >= d.outbox.lastSeq) {
-    ctx.reply(ev.from, overloaded('packet queue full and not acknowledged'));
-    return;
-  }
+/**
+ * The polling half of a request: answer it, or hold it. A poll is not refused for a full queue:
+ * it takes nothing, it carries the queue to the client, and a client whose answer was lost can
+ * only ack what a later answer brings it (refusing its polls until it acks would stall it for
+ * good). Each answer costs at most `maxResponseBytes`.
+ */
+function poll(ev: Extract<ConnectionEvent, { type: 'request' }>, d: ConnectionData, ctx: Ctx): void {
   // A response already waits in a socket that does not read, and the budget is spent: another
   // copy of the same packets for another connection would only add to it.
   if (d.outbox.hasPending && d.budget.unflushed > 0 && d.budget.full) {
@@ -494,15 +492,14 @@ function deliverBuffered(d: ConnectionData, ctx: Ctx): void {
   }
 }
 
-/** Acks only move forward; true if this one forgot packets. */
-function applyAck(ack: Seq | undefined, d: ConnectionData): boolean {
-  if (ack === undefined) return false;
+/** Acks only move forward (the outbox ignores one at or below the last). */
+function applyAck(ack: Seq | undefined, d: ConnectionData): void {
+  if (ack === undefined) return;
   const before = d.outbox.size;
   d.outbox.ack(ack);
   const forgotten = before - d.outbox.size;
   if (d.config.stats) d.config.stats.queued -= forgotten;
   if (forgotten > 0) account(d);
-  return forgotten > 0;
 }
 
 /** The response to request `rid`: the oldest pending packets, up to `maxResponseBytes`. */
@@ -510,8 +507,6 @@ function respond(rid: Rid, d: ConnectionData): RequestOutcome {
   const packets = d.outbox.pending(d.maxResponseBytes - REPLY_ENVELOPE_BYTES);
   let bytes = REPLY_ENVELOPE_BYTES;
   for (const p of packets) bytes += p.bytes;
-  const last = packets[packets.length - 1];
-  if (last !== undefined) d.sentUpTo = Math.max(d.sentUpTo, last.seq);
   const budget = d.budget;
   return { kind: 'packets', rid, response: { json: encodeRequestReply(rid, packets), bytes, written: () => budget.written(bytes) } };
 }
