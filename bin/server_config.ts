@@ -29,6 +29,9 @@ export const FLAGS = {
   'max-sessions': { type: 'string', env: 'COMET_MAX_SESSIONS' },
   'max-queue': { type: 'string', env: 'COMET_MAX_QUEUE' },
   'max-body': { type: 'string', env: 'COMET_MAX_BODY' },
+  'max-session-bytes': { type: 'string', env: 'COMET_MAX_SESSION_BYTES' },
+  'max-server-bytes': { type: 'string', env: 'COMET_MAX_SERVER_BYTES' },
+  'max-response-bytes': { type: 'string', env: 'COMET_MAX_RESPONSE_BYTES' },
   fault: { type: 'string', env: 'COMET_FAULT_MS' },
   'fault-session-ids': { type: 'string', env: 'COMET_FAULT_SESSION_IDS_MS' },
 } as const;
@@ -46,6 +49,10 @@ export const USAGE = `Options (flag, or environment variable):
   --max-sessions N    COMET_MAX_SESSIONS   setups beyond this get 503 (default 20000)
   --max-queue N       COMET_MAX_QUEUE      unacked packets per session (default 1000)
   --max-body BYTES    COMET_MAX_BODY       request body limit (default 65536)
+  --max-session-bytes BYTES  COMET_MAX_SESSION_BYTES  bytes one session may hold: buffered messages,
+                                           unacked packets, unflushed responses (default 4194304)
+  --max-server-bytes BYTES   COMET_MAX_SERVER_BYTES   bytes all sessions may hold together (default 268435456)
+  --max-response-bytes BYTES COMET_MAX_RESPONSE_BYTES longest response; larger packets are refused (default 1048576)
   --fault MS          COMET_FAULT_MS       crash one session's FSM every MS (fault injection; off)
   --fault-session-ids MS  COMET_FAULT_SESSION_IDS_MS  crash the session-id server every MS (off)
   --help                                   this text
@@ -102,6 +109,9 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv, def
     ...opt('maxSessions', int('max-sessions', 1)),
     ...opt('maxQueue', int('max-queue', 1)),
     ...opt('maxBodyBytes', int('max-body', 2)),
+    ...opt('maxSessionBytes', int('max-session-bytes', 1)),
+    ...opt('maxServerBytes', int('max-server-bytes', 1)),
+    ...opt('maxResponseBytes', int('max-response-bytes', 1)),
   };
   const config: ServerConfig = {
     port: int('port', 0, 65_535) ?? defaultPort,

@@ -24,14 +24,15 @@ import * as genStatem from '../lib/otp/gen_statem.js';
 import type { ExitReason } from '../lib/otp/errors.js';
 import type { From } from '../lib/otp/proc_lib.js';
 import {
-  ERR_SESSION_CONTEXT_STALE,
+  DEFAULT_MAX_RESPONSE_BYTES, ERR_SESSION_CONTEXT_STALE,
   type ConnectionConfig, type ConnectionEvent, type ConnectionState, type PacketOutcome, type RequestOutcome,
   type SessionContext, type SessionEndReason, type SessionHooks,
 } from '../lib/comet/connection.js';
 import { asRid, type Rid, type Seq, type Sid } from '../lib/comet/ids.js';
-import { Inbox, RID_WINDOW, type Batch } from '../lib/comet/inbox.js';
+import { encodeBatch, Inbox, RID_WINDOW, type Batch, type EncodedBatch, type RidFate } from '../lib/comet/inbox.js';
 import { Outbox, type PushResult } from '../lib/comet/outbox.js';
-import { assertSendable } from '../lib/comet/wire.js';
+import { DEFAULT_MAX_SESSION_BYTES, ServerBudget, SessionBudget } from '../lib/comet/budget.js';
+import { assertSendable, encodeRequestReply, REPLY_ENVELOPE_BYTES, type EncodedData } from '../lib/comet/wire.js';
 import { CometError } from '../lib/comet/errors.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -45,10 +46,10 @@ export type RequestToken = Extract<ConnectionEvent, { type: 'request_gone' }>['t
 export type ConnectionCall =
   | { readonly type: 'request'; readonly rid: Rid; readonly ack: Seq | undefined; readonly messages: readonly unknown[]; readonly token: RequestToken }
   | { readonly type: 'terminate'; readonly rid: Rid; readonly ack: Seq | undefined }
-  | { readonly type: 'packet'; readonly data: unknown };
+  | { readonly type: 'packet'; readonly data: EncodedData };
 
 /** Casts: a broadcast packet (nobody to answer), the held request's socket closing. */
-export type ConnectionCast = { readonly type: 'packet'; readonly data: unknown } | { readonly type: 'request_gone'; readonly token: RequestToken };
+export type ConnectionCast = { readonly type: 'packet'; readonly data: EncodedData } | { readonly type: 'request_gone'; readonly token: RequestToken };
 
 export type ConnectionEvents = {
   call: ConnectionCall;
@@ -77,10 +78,14 @@ export interface ConnectionStatemData {
   readonly config: ConnectionStatemConfig;
   readonly outbox: Outbox;
   readonly inbox: Inbox;
+  /** The bytes this session holds, in its own and its server's budget. */
+  readonly budget: SessionBudget;
+  /** What the inbox and the outbox held when last counted in `budget`. */
+  counted: number;
+  readonly maxResponseBytes: number;
   held: Held | undefined;
   /** Since when no request has been held (clock ms): the dietimer is due at `idleSince + inactivity`. */
   idleSince: number;
-  sentUpTo: number;
 }
 
 type D = ConnectionStatemData;
@@ -102,7 +107,10 @@ export const connectionStatem: genStatem.GenStatem<{ sid: Sid; config: Connectio
       sid, config,
       outbox: new Outbox({ maxQueue: config.maxQueue }),
       inbox: new Inbox(),
-      held: undefined, idleSince: ctx.clock.now(), sentUpTo: 0,
+      budget: new SessionBudget(config.serverBudget ?? new ServerBudget(Infinity), config.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES),
+      counted: 0,
+      maxResponseBytes: config.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
+      held: undefined, idleSince: ctx.clock.now(),
     };
     config.onStarted?.(sid, ctx.self);
     callHook(data, 'onSession', config.hooks.onSession, sid);
@@ -168,6 +176,8 @@ export const connectionStatem: genStatem.GenStatem<{ sid: Sid; config: Connectio
     if (d.held) answerHeld(d, ctx.clock);
     if (d.config.stats) d.config.stats.queued -= d.outbox.size;
     deliverBuffered(d, ctx.clock);
+    d.budget.charge(-d.counted); // unflushed replies give theirs back when their sockets are done
+    d.counted = 0;
     const why = endReason(reason);
     d.config.onEnded?.(d.sid, why);
     callHook(d, 'onSessionEnd', d.config.hooks.onSessionEnd, d.sid, why);
@@ -202,6 +212,7 @@ function deadline(state: ConnectionState, d: D): number {
  * timeout again.
  */
 function settle(d: D, state: ConnectionState, before: number): R {
+  account(d);
   const next: ConnectionState = d.held ? 'have_request' : d.outbox.hasPending ? 'have_packet' : 'waiting';
   if (next !== state) return { next, data: d };
   if (deadline(state, d) === before) return { keepStateAndData: true };
@@ -229,22 +240,46 @@ function common(ev: Call, d: D, clock: Now, state: ConnectionState, before: numb
 }
 
 function request(c: Extract<ConnectionCall, { type: 'request' }>, from: From<RequestOutcome>, d: D, clock: Now, state: ConnectionState, before: number): R {
-  const accepted = d.inbox.accept(c.rid, c.messages);
-  if (accepted.kind === 'bad_rid') {
+  const fate = d.inbox.peek(c.rid);
+  if (fate === 'bad_rid') {
     genStatem.reply(from, badRid(c.rid, d));
     return settle(d, state, before);
   }
+  applyAck(c.ack, d);
+  const batch = fate === 'buffer' ? encodeBatch(c.messages) : undefined;
+  const refused = admit(c, fate, batch, d);
+  if (refused !== undefined) {
+    genStatem.reply(from, refused);
+    return settle(d, state, before);
+  }
+  const accepted = d.inbox.accept(c.rid, c.messages, batch);
+  account(d);
   poll(c, from, d, clock);
   // The messages go to the application after the poll is settled, as the gen_fsm does.
   if (accepted.kind === 'deliver') deliver(d, accepted.batches, clock, true);
   return settle(d, state, before);
 }
 
+/** Backpressure, as the gen_fsm's: new messages wait (503, nothing taken) while the queue or a budget is full. */
+function admit(c: Extract<ConnectionCall, { type: 'request' }>, fate: RidFate, batch: EncodedBatch | undefined, d: D): RequestOutcome | undefined {
+  if (fate === 'duplicate' || c.messages.length === 0) return undefined;
+  if (d.outbox.isFull || d.budget.full) {
+    return overloaded('the session\'s packet queue is full: take and ack its packets, then send this request again');
+  }
+  if (batch !== undefined && !d.budget.fits(batch.bytes)) {
+    return overloaded('the session cannot hold these messages until the missing rid arrives: send that rid, then this one again');
+  }
+  return undefined;
+}
+
+function overloaded(message: string): RequestOutcome {
+  return { kind: 'error', code: 'overloaded', message };
+}
+
 /** The polling half of a request: answer it, or hold it. */
 function poll(c: Extract<ConnectionCall, { type: 'request' }>, from: From<RequestOutcome>, d: D, clock: Now): void {
-  const ackAdvanced = applyAck(c.ack, d);
-  if (d.outbox.isFull && !ackAdvanced && d.sentUpTo >= d.outbox.lastSeq) {
-    genStatem.reply(from, { kind: 'error', code: 'overloaded', message: 'packet queue full and not acknowledged' });
+  if (d.outbox.hasPending && d.budget.unflushed > 0 && d.budget.full) {
+    genStatem.reply(from, overloaded('earlier responses of this session are not read yet'));
     return;
   }
   if (d.held) answerHeld(d, clock);
@@ -268,26 +303,35 @@ function terminate(c: Extract<ConnectionCall, { type: 'terminate' }>, from: From
   return { stopAndReply: { shutdown: 'terminate' }, replies: [{ type: 'reply', from: from as From<ConnectionEvents['reply']>, reply: respond(c.rid, d) }] };
 }
 
-function broadcast(data: unknown, d: D, clock: Now, state: ConnectionState, before: number): R {
+function broadcast(data: EncodedData, d: D, clock: Now, state: ConnectionState, before: number): R {
   const pushed = pushPacket(data, d, clock);
   // A broadcast has nobody to tell: say it here rather than drop the packet silently.
-  if (!pushed.ok) d.config.logger.warn({ sid: d.sid, queued: d.outbox.size }, 'packet refused: queue full');
+  if (!pushed.ok) d.config.logger.warn({ sid: d.sid, queued: d.outbox.size, bytes: d.budget.used }, 'packet refused: queue full');
   return settle(d, state, before);
 }
 
-function pushPacket(data: unknown, d: D, clock: Now): PushResult {
-  const pushed = queuePacket(data, d);
+const REFUSED: PushResult = Object.freeze({ ok: false, code: 'overloaded' });
+
+function pushPacket(data: EncodedData, d: D, clock: Now): PushResult {
+  const pushed = d.budget.fits(data.bytes) ? d.outbox.push(data) : REFUSED;
+  countPush(pushed.ok, d);
   if (d.held && pushed.ok) answerHeld(d, clock);
   return pushed;
 }
 
-function queuePacket(data: unknown, d: D): PushResult {
-  const pushed = d.outbox.push(data);
+function countPush(ok: boolean, d: D): void {
+  if (ok) account(d);
   const stats = d.config.stats;
   if (stats) {
-    if (pushed.ok) { stats.packetsOut++; stats.queued++; } else stats.packetsRefused++;
+    if (ok) { stats.packetsOut++; stats.queued++; } else stats.packetsRefused++;
   }
-  return pushed;
+}
+
+/** Count in the budget what the inbox and the outbox hold now (the change since last counted). */
+function account(d: D): void {
+  const held = d.inbox.bufferedBytes + d.outbox.bytes;
+  d.budget.charge(held - d.counted);
+  d.counted = held;
 }
 
 function badRid(rid: Rid, d: D): RequestOutcome {
@@ -324,10 +368,9 @@ class InPlace implements SessionContext {
       throw new CometError(ERR_SESSION_CONTEXT_STALE, 'session.push is only valid while onMessage runs; after an await, use handlePacket(sid, data)');
     }
     if (!this.#open) throw new CometError('unknown_session', 'the session is ending');
-    assertSendable(data);
-    const pushed = queuePacket(data, d);
-    if (!pushed.ok) throw new CometError('overloaded', 'the session\'s packet queue is full');
-    return pushed.seq;
+    const seq = d.outbox.pushPastBound(assertSendable(data, d.maxResponseBytes));
+    countPush(true, d);
+    return seq;
   }
 
   close(): void {
@@ -344,19 +387,22 @@ function deliverBuffered(d: D, clock: Now): void {
   }
 }
 
-function applyAck(ack: Seq | undefined, d: D): boolean {
-  if (ack === undefined) return false;
+function applyAck(ack: Seq | undefined, d: D): void {
+  if (ack === undefined) return;
   const before = d.outbox.size;
   d.outbox.ack(ack);
   const forgotten = before - d.outbox.size;
   if (d.config.stats) d.config.stats.queued -= forgotten;
-  return forgotten > 0;
+  if (forgotten > 0) account(d);
 }
 
+/** The response to request `rid`: the oldest pending packets, up to `maxResponseBytes`. */
 function respond(rid: Rid, d: D): RequestOutcome {
-  const packets = d.outbox.pending();
-  if (packets.length > 0) d.sentUpTo = Math.max(d.sentUpTo, d.outbox.lastSeq);
-  return { kind: 'packets', rid, packets };
+  const packets = d.outbox.pending(d.maxResponseBytes - REPLY_ENVELOPE_BYTES);
+  let bytes = REPLY_ENVELOPE_BYTES;
+  for (const p of packets) bytes += p.bytes;
+  const budget = d.budget;
+  return { kind: 'packets', rid, response: { json: encodeRequestReply(rid, packets), bytes, written: () => budget.written(bytes) } };
 }
 
 /** Answer the held request with whatever is pending, and let it go. */

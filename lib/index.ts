@@ -6,7 +6,8 @@
 export { createCometServer, type CometServer, type CometServerOptions } from './server.js';
 export { createCometApi, DEFAULT_MAX_SESSIONS, type CometApi, type CometApiDeps, type ApiReply, type SocketWatch } from './comet/api.js';
 export type { SessionEndReason, SessionHooks, SessionContext, ConnectionState, ConnectionEvent } from './comet/connection.js';
-export { DEFAULT_INACTIVITY_MS, DEFAULT_WAIT_MS, ERR_SESSION_CONTEXT_STALE } from './comet/connection.js';
+export { DEFAULT_INACTIVITY_MS, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_WAIT_MS, ERR_SESSION_CONTEXT_STALE } from './comet/connection.js';
+export { DEFAULT_MAX_SERVER_BYTES, DEFAULT_MAX_SESSION_BYTES } from './comet/budget.js';
 export {
   CometError, HTTP_STATUS, LIBRARY_ERROR_CODES, WIRE_ERROR_CODES, isCometError, isWireErrorCode,
   type CometErrorCode, type LibraryErrorCode, type WireErrorCode,

@@ -18,7 +18,8 @@ import { shutdown, type Pid } from './otp/proc_lib.js';
 import { clearRegistry } from './otp/registry.js';
 import { createCometApi, DEFAULT_MAX_SESSIONS, type CometApi } from './comet/api.js';
 import { sessionIdServer, startCometSup } from './comet/comet_sup.js';
-import { DEFAULT_INACTIVITY_MS, DEFAULT_WAIT_MS, type ConnectionEvent, type SessionHooks } from './comet/connection.js';
+import { DEFAULT_MAX_SERVER_BYTES, DEFAULT_MAX_SESSION_BYTES, ServerBudget } from './comet/budget.js';
+import { DEFAULT_INACTIVITY_MS, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_WAIT_MS, type ConnectionEvent, type SessionHooks } from './comet/connection.js';
 import { CometError } from './comet/errors.js';
 import { asSid, type Seq, type Sid } from './comet/ids.js';
 import { createMetrics } from './comet/metrics.js';
@@ -44,6 +45,17 @@ export interface CometServerOptions extends SessionHooks {
   readonly maxSessions?: number;
   /** Unacked packets per session before `handlePacket` rejects with `overloaded`. */
   readonly maxQueue?: number;
+  /** Bytes one session may hold: messages buffered ahead of a missing rid, unacked packets,
+   *  responses not yet flushed (default {@link DEFAULT_MAX_SESSION_BYTES}, 4 MiB). Over it, requests
+   *  bringing messages get `503 overloaded` and `handlePacket` rejects with `overloaded`. */
+  readonly maxSessionBytes?: number;
+  /** Bytes all sessions together may hold (default {@link DEFAULT_MAX_SERVER_BYTES}, 256 MiB); over
+   *  it, the same refusals, for every session. */
+  readonly maxServerBytes?: number;
+  /** Longest response in bytes (default {@link DEFAULT_MAX_RESPONSE_BYTES}, 1 MiB): a response
+   *  carries the oldest packets up to it, the rest go in the next one. A packet whose reply alone
+   *  is longer is refused when pushed (`ERR_COMET_PACKET_TOO_LARGE`). At most `maxSessionBytes`. */
+  readonly maxResponseBytes?: number;
   /** CORS origins allowed to call the endpoint (default: none). */
   readonly cors?: CorsOption;
   /** A pino-compatible logger (default: silent). */
@@ -89,11 +101,13 @@ export interface CometServer {
   listen(port?: number, host?: string): Promise<AddressInfo>;
   /** The node:http server `listen` created, if any. */
   readonly httpServer: http.Server | undefined;
-  /** Push `data` to one session; rejects with CometError `unknown_session` or `overloaded`. */
+  /** Push `data` to one session; rejects with CometError `unknown_session` or `overloaded` (its
+   *  queue or a byte budget is full), `bad_request` or `ERR_COMET_PACKET_TOO_LARGE` (never queued). */
   handlePacket(sid: Sid | string, data: unknown): Promise<Seq>;
   /** Push `data` to every live session without waiting for them; resolves to how many live
-   *  sessions it was sent to. A session whose queue is full refuses it and logs a warning (not
-   *  counted out here): use `handlePacket` per session to be told. */
+   *  sessions it was sent to. A session whose queue or byte budget is full refuses it and logs a
+   *  warning (not counted out here): use `handlePacket` per session to be told. Rejects with
+   *  `bad_request` or `ERR_COMET_PACKET_TOO_LARGE`, sent to none. Encoded once for all sessions. */
   broadcast(data: unknown): Promise<number>;
   /** The live sessions. */
   sessions(): readonly Sid[];
@@ -121,6 +135,13 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
   const maxSessions = positive('maxSessions', options.maxSessions ?? DEFAULT_MAX_SESSIONS);
   const maxBodyBytes = positive('maxBodyBytes', options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
   const maxQueue = positive('maxQueue', options.maxQueue ?? DEFAULT_MAX_QUEUE);
+  const maxSessionBytes = positive('maxSessionBytes', options.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES);
+  const maxServerBytes = positive('maxServerBytes', options.maxServerBytes ?? DEFAULT_MAX_SERVER_BYTES);
+  const maxResponseBytes = positive('maxResponseBytes', options.maxResponseBytes ?? Math.min(DEFAULT_MAX_RESPONSE_BYTES, maxSessionBytes));
+  if (maxResponseBytes > maxSessionBytes) {
+    throw new CometError('ERR_COMET_INVALID_OPTION', `option maxResponseBytes (${maxResponseBytes}) must be at most maxSessionBytes (${maxSessionBytes})`);
+  }
+  const serverBudget = new ServerBudget(maxServerBytes);
   const path = options.path ?? DEFAULT_PATH;
   const clock: Clock = options.clock ?? systemClock;
 
@@ -147,7 +168,7 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
   };
   const started = await startCometSup(system, {
     connection: {
-      wait, inactivity, maxQueue, hooks, logger, stats,
+      wait, inactivity, maxQueue, maxSessionBytes, maxResponseBytes, serverBudget, hooks, logger, stats,
       ...(options.fault ? { fault: options.fault } : {}),
     },
     sessions,
@@ -171,7 +192,7 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
   }
   const top: Pid<never> = started.ok;
   const router = localRouter(system);
-  const api = createCometApi({ system, router, sessions, wait, inactivity, maxSessions, clock, isClosing: () => closing });
+  const api = createCometApi({ system, router, sessions, wait, inactivity, maxSessions, maxResponseBytes, clock, isClosing: () => closing });
 
   // The handler: the ops endpoints, then the comet endpoint.
   const cometHandler = createHandler(api, {

@@ -7,12 +7,13 @@
 import { isDeepStrictEqual } from 'node:util';
 import t from 'tap';
 import fc from 'fast-check';
-import { INACTIVITY, WAIT, startConnection, type Harness } from './fixtures/connection.js';
+import { INACTIVITY, WAIT, startConnection, type Harness, type Outcome } from './fixtures/connection.js';
 import {
   ConnectionModel, MAX_OUTSTANDING, SimClient, expectedMessages, type ModelEvent, type ModelReply, type SentBody,
 } from './fixtures/connection_model.js';
 import { demonitor, getState, monitor, type MonitorRef } from '../lib/otp/proc_lib.js';
-import type { ConnectionData, ConnectionState, PacketOutcome, RequestOutcome } from '../lib/comet/connection.js';
+import type { ConnectionData, ConnectionState, PacketOutcome } from '../lib/comet/connection.js';
+import { RID_WINDOW } from '../lib/comet/inbox.js';
 
 // Enough runs and length to reach the rare interleavings (a race, a lost response carrying packets,
 // an out-of-order pair split by a timeout) every time, while the file stays well under 20 s.
@@ -88,12 +89,15 @@ const reached = {
   waitTimeout: 0, dietimerBeaten: 0, inactivity: 0, terminate: 0, fullyDelivered: 0,
 };
 
+/** The same, for the runs with a queue of 3 (backpressure). */
+const reachedSmall = { requestRefused: 0, packetRefused: 0, refusedTaken: 0 };
+
 // ---------------------------------------------------------------------------------------------
 // Driving the real FSM beside the model
 // ---------------------------------------------------------------------------------------------
 
 type Snapshot = { readonly state: ConnectionState; readonly data: ConnectionData };
-type Arrival = { readonly id: number; readonly outcome?: RequestOutcome | PacketOutcome; readonly error?: unknown };
+type Arrival = { readonly id: number; readonly outcome?: Outcome | PacketOutcome; readonly error?: unknown };
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -115,27 +119,27 @@ async function settle(h: Harness): Promise<Snapshot | undefined> {
   return h.alive() ? snap : undefined;
 }
 
-function isRequestOutcome(o: RequestOutcome | PacketOutcome): o is RequestOutcome {
+function isOutcome(o: Outcome | PacketOutcome): o is Outcome {
   return 'kind' in o;
 }
 
 /** Error texts are for people; the code is the contract. */
-function normalise(o: RequestOutcome | PacketOutcome | undefined): unknown {
-  if (o === undefined || !isRequestOutcome(o)) return o;
+function normalise(o: Outcome | PacketOutcome | undefined): unknown {
+  if (o === undefined || !isOutcome(o)) return o;
   if (o.kind === 'error') return { kind: 'error', code: o.code };
   if (o.kind === 'gone') return o;
   return { kind: o.kind, rid: o.rid, packets: o.packets.map((p) => ({ seq: p.seq, data: p.data })) };
 }
 
-function show(o: RequestOutcome | PacketOutcome | undefined): string {
+function show(o: Outcome | PacketOutcome | undefined): string {
   if (o === undefined) return '?';
-  if (!isRequestOutcome(o)) return o.ok ? `seq ${o.seq}` : o.code;
+  if (!isOutcome(o)) return o.ok ? `seq ${o.seq}` : o.code;
   if (o.kind === 'packets') return `rid ${o.rid} [${o.packets.map((p) => p.seq).join(',')}]`;
   return o.kind === 'error' ? o.code : 'gone';
 }
 
 class Run {
-  readonly model = new ConnectionModel({ wait: WAIT, inactivity: INACTIVITY });
+  readonly model: ConnectionModel;
   readonly client = new SimClient();
   readonly trace: string[] = [];
   readonly h: Harness;
@@ -145,8 +149,9 @@ class Run {
   /** Calls the real FSM has not answered yet. */
   readonly #open = new Map<number, 'request' | 'packet'>();
 
-  constructor(h: Harness) {
+  constructor(h: Harness, maxQueue: number | undefined) {
     this.h = h;
+    this.model = new ConnectionModel({ wait: WAIT, inactivity: INACTIVITY, ...(maxQueue === undefined ? {} : { maxQueue }) });
   }
 
   get ended(): boolean {
@@ -190,7 +195,9 @@ class Run {
       + `${arrived.map((a) => `#${a.id}: ${show(a.outcome)}`).join('; ') || 'no reply'} => ${after}`);
     this.#compareReplies(expected, arrived);
     for (const a of arrived) {
-      if (a.outcome === undefined || !isRequestOutcome(a.outcome)) continue;
+      if (a.outcome !== undefined && !isOutcome(a.outcome) && !a.outcome.ok) reachedSmall.packetRefused++;
+      if (a.outcome === undefined || !isOutcome(a.outcome)) continue;
+      if (a.outcome.kind === 'error' && a.outcome.code === 'overloaded') reachedSmall.requestRefused++;
       const lostWithPackets = a.outcome.kind === 'packets' && a.outcome.packets.length > 0 && this.client.outstanding.get(a.id)?.lost === true;
       if (lostWithPackets) reached.lostWithPackets++;
       this.client.receive(a.id, a.outcome);
@@ -221,7 +228,7 @@ class Run {
     }
   }
 
-  #watch(id: number, kind: 'request' | 'packet', reply: Promise<RequestOutcome | PacketOutcome>): void {
+  #watch(id: number, kind: 'request' | 'packet', reply: Promise<Outcome | PacketOutcome>): void {
     this.#open.set(id, kind);
     reply.then(
       (outcome) => { this.#open.delete(id); this.#arrived.push({ id, outcome }); },
@@ -297,7 +304,8 @@ async function apply(run: Run, cmd: Cmd): Promise<void> {
   switch (cmd.kind) {
     case 'send':
     case 'raceSend': {
-      if (!client.canSend) return;
+      // A client keeps new rids within 15 of one the server refused (it sends that one again).
+      if (!client.canSend || !withinRefused(run, client.lowestUnsent)) return;
       const body = client.fresh(cmd.messages, cmd.kind === 'raceSend' || cmd.withAck);
       if (cmd.kind === 'send') return run.request('send', body, body.ack);
       const dieAt = model.dieAt;
@@ -307,7 +315,7 @@ async function apply(run: Run, cmd: Cmd): Promise<void> {
       return;
     }
     case 'outOfOrder': {
-      if (!client.canSend || client.reserved !== undefined) return;
+      if (!client.canSend || client.reserved !== undefined || !withinRefused(run, client.nextRid + 1)) return;
       reached.outOfOrder++;
       const body = client.skipAhead(cmd.messages, cmd.withAck);
       return run.request('outOfOrder', body, body.ack);
@@ -366,12 +374,30 @@ async function apply(run: Run, cmd: Cmd): Promise<void> {
   }
 }
 
+/** True when a fresh `rid` stays within 15 of every rid the server refused and has not taken since. */
+function withinRefused(run: Run, rid: number): boolean {
+  return [...run.model.refused].every((r) => rid - r < RID_WINDOW);
+}
+
 /** A session still alive at the end: the client catches up (or terminates) with nothing lost. */
 async function finish(run: Run, how: Finish): Promise<void> {
   const { client, model } = run;
   if (run.ended) return;
   client.giveUp();
   client.loseNext = false;
+  // Requests refused with 503 go again, acking what arrived, until they are taken.
+  for (let i = 0; i < 8 && model.refused.size > 0 && !run.ended; i++) {
+    const body = client.sent.get(Math.min(...model.refused));
+    if (body === undefined) break;
+    reachedSmall.refusedTaken++;
+    await run.request('finish: refused again', body, client.ack);
+    client.giveUp();
+    if (model.refused.has(body.rid) && client.canSend && client.reserved === undefined && withinRefused(run, client.nextRid)) {
+      const poll = client.fresh(0, true);
+      await run.request('finish: poll to drain', poll, poll.ack);
+      client.giveUp();
+    }
+  }
   if (client.reserved !== undefined) {
     const body = client.fresh(0, true);
     await run.request('finish: the skipped', body, body.ack);
@@ -403,16 +429,16 @@ function checkEnd(run: Run): void {
   } else {
     reached.inactivity++;
   }
-  const messages = [...expectedMessages(client), ...model.flushed];
+  const messages = [...expectedMessages(client, model.refused), ...model.flushed];
   if (!isDeepStrictEqual(run.h.messages, messages)) {
     run.fail(`onMessage got ${JSON.stringify(run.h.messages)}, the client sent (below rid ${client.lowestUnsent}) ${JSON.stringify(messages)}`);
   }
 }
 
-async function scenario(cmds: readonly Cmd[], how: Finish): Promise<void> {
-  const h = await startConnection();
+async function scenario(cmds: readonly Cmd[], how: Finish, maxQueue?: number): Promise<void> {
+  const h = await startConnection(maxQueue === undefined ? {} : { maxQueue });
   try {
-    const run = new Run(h);
+    const run = new Run(h, maxQueue);
     volume.runs++;
     await run.step('start', []);
     for (const [i, cmd] of cmds.entries()) {
@@ -449,4 +475,19 @@ void t.test('connection FSM against the reference model: random requests, losses
   t.comment(`volume: ${JSON.stringify(volume)}; paths reached: ${JSON.stringify(reached)}`);
   // A property that never reaches a path cannot catch a bug on it.
   for (const [path, count] of Object.entries(reached)) t.ok(count > 0, `reached: ${path}`);
+});
+
+void t.test('with a queue of 3: backpressure against the model (a full queue refuses new messages before they are taken, and handlePacket)', async (t) => {
+  try {
+    await fc.assert(fc.asyncProperty(scenarioArb, ([cmds, how]) => scenario(cmds, how, 3)), {
+      numRuns: Math.ceil(NUM_RUNS / 2),
+      includeErrorInReport: true,
+    });
+  } catch (err) {
+    t.fail('the FSM broke a property (shrunk counterexample in `report`)', { report: err instanceof Error ? err.message : String(err) });
+    return;
+  }
+  t.pass('random sequences agree with the model under backpressure');
+  t.comment(`paths reached: ${JSON.stringify(reachedSmall)}`);
+  for (const [path, count] of Object.entries(reachedSmall)) t.ok(count > 0, `reached: ${path}`);
 });

@@ -63,10 +63,11 @@ void t.test('push after the hook returned (after an await) throws ERR_COMET_SESS
   t.ok(logger.entries.some((e) => e.level === 'error' && e.msg === 'application hook failed'), 'the failure is logged as a hook failure');
 });
 
-void t.test('push refuses what it cannot send: bad_request for data JSON cannot encode, overloaded for a full queue', async (t) => {
+void t.test('push refuses what it cannot send (bad_request, ERR_COMET_PACKET_TOO_LARGE); a full queue refuses the next message before onMessage sees it', async (t) => {
   const errors: unknown[] = [];
   const h = await startConnection({
     maxQueue: 1,
+    maxResponseBytes: 1024,
     onMessage: (data, session) => {
       try {
         session.push(data === 'bigint' ? 1n : data);
@@ -76,16 +77,41 @@ void t.test('push refuses what it cannot send: bad_request for data JSON cannot 
     },
   });
   t.teardown(() => h.stop());
-  const held = h.request(1, { messages: ['bigint'] });
+  const held = h.request(1, { messages: ['bigint', 'x'.repeat(2000)] });
   t.match(await h.state(), { name: 'have_request', pending: 0 }, 'nothing queued: the request stays held');
-  t.match(errors[0], { code: 'bad_request' });
+  t.match(errors, [{ code: 'bad_request' }, { code: 'ERR_COMET_PACKET_TOO_LARGE' }], 'a 2,000-byte packet is over maxResponseBytes 1,024');
   const first = await h.request(2, { messages: ['one'] });
   t.same(await held, { kind: 'packets', rid: 1, packets: [] });
   t.same(first, { kind: 'packets', rid: 2, packets: [{ seq: 1, data: 'one' }] });
-  // Not acked: the queue (1) is full, so this request is refused, and so is the push.
+  // Not acked: the queue (1) is full, so a request with messages is refused before they are taken.
   t.match(await h.request(3, { messages: ['two'] }), { kind: 'error', code: 'overloaded' });
-  t.match(errors[1], { code: 'overloaded' });
+  t.equal(errors.length, 2, 'onMessage never ran for it: nothing to refuse');
+  t.notOk(h.messages.includes('two'), 'its message was not taken');
   t.match(await h.state(), { pending: 1 });
+  // The client acks and sends the same rid again: taken now, once.
+  t.same(await h.request(3, { ack: 1, messages: ['two'] }), { kind: 'packets', rid: 3, packets: [{ seq: 2, data: 'two' }] });
+  t.same(h.messages.filter((m) => m === 'two'), ['two']);
+});
+
+void t.test('in place, push is never refused for a full queue: what one accepted request pushes is all queued', async (t) => {
+  const h = await startConnection({
+    maxQueue: 2,
+    onMessage: (data, session) => {
+      for (let i = 0; i < 3; i++) session.push(`${String(data)}.${i}`);
+    },
+  });
+  t.teardown(() => h.stop());
+  const r = await h.request(1, { messages: ['a', 'b'] });
+  t.same(r, {
+    kind: 'packets', rid: 1,
+    packets: ['a.0', 'a.1', 'a.2', 'b.0', 'b.1', 'b.2'].map((data, i) => ({ seq: i + 1, data })),
+  }, 'six packets past a bound of two, none lost');
+  t.match(await h.request(2, { messages: ['c'] }), { kind: 'error', code: 'overloaded' }, 'over the bound: the next message waits');
+  t.match(await h.packet('from outside'), { ok: false, code: 'overloaded' }, 'and handlePacket is refused');
+  t.same(await h.request(2, { ack: 6, messages: ['c'] }), {
+    kind: 'packets', rid: 2, packets: [{ seq: 7, data: 'c.0' }, { seq: 8, data: 'c.1' }, { seq: 9, data: 'c.2' }],
+  }, 'acked: the same rid is taken');
+  t.same(h.messages, ['a', 'b', 'c'], 'each message once, in order');
 });
 
 void t.test('messages delivered as the session ends cannot push: unknown_session', async (t) => {

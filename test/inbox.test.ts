@@ -2,7 +2,8 @@ import t from 'tap';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { asRid } from '../lib/comet/ids.js';
-import { Inbox, RID_WINDOW, type Batch, type InboxResult } from '../lib/comet/inbox.js';
+import { BATCH_OVERHEAD_BYTES, encodeBatch, Inbox, RID_WINDOW, type Batch, type InboxResult } from '../lib/comet/inbox.js';
+import { textBytes } from '../lib/comet/wire.js';
 
 type Step = readonly [rid: number, messages: readonly unknown[]];
 
@@ -224,17 +225,37 @@ void t.test('every rid 1..16 is accepted first after setup; 17 is not', (t) => {
   t.end();
 });
 
-void t.test('delivered batches are the very arrays accepted', (t) => {
+void t.test('an in-order batch is delivered as accepted; a buffered one is kept as its JSON text and parsed on delivery', (t) => {
   const inbox = new Inbox();
-  const two = ['b'];
+  const two = [{ b: [1, 2] }, 'é€'];
   const one = ['a'];
   inbox.accept(asRid(2), two);
+  t.equal(inbox.bufferedBytes, encodeBatch(two).bytes, 'what the buffer holds is the text, counted in bytes');
+  t.equal(encodeBatch(two).bytes, textBytes(JSON.stringify(two)) + BATCH_OVERHEAD_BYTES);
+  two.length = 0; // the caller's array is not kept
   const r = inbox.accept(asRid(1), one);
   t.equal(r.kind, 'deliver');
   if (r.kind === 'deliver') {
-    t.equal(r.batches[0], one);
-    t.equal(r.batches[1], two);
+    t.equal(r.batches[0], one, 'not buffered: the very array');
+    t.strictSame(r.batches[1], [{ b: [1, 2] }, 'é€'], 'buffered: parsed again from its text');
   }
+  t.equal(inbox.bufferedBytes, 0, 'delivered: nothing held');
+  t.end();
+});
+
+void t.test('bufferedBytes follows what is buffered, and peek changes nothing', (t) => {
+  const inbox = new Inbox();
+  t.equal(inbox.peek(asRid(1)), 'deliver');
+  t.equal(inbox.peek(asRid(3)), 'buffer');
+  t.equal(inbox.peek(asRid(18)), 'bad_rid');
+  t.equal(inbox.bufferedBytes, 0);
+  t.equal(inbox.accept(asRid(3), ['x'.repeat(1000)]).kind, 'buffered');
+  t.equal(inbox.accept(asRid(2), []).kind, 'buffered');
+  t.equal(inbox.peek(asRid(3)), 'duplicate');
+  t.equal(inbox.bufferedBytes, encodeBatch(['x'.repeat(1000)]).bytes + encodeBatch([]).bytes);
+  t.equal(inbox.accept(asRid(1), []).kind, 'deliver');
+  t.equal(inbox.bufferedBytes, 0);
+  t.equal(inbox.peek(asRid(2)), 'duplicate');
   t.end();
 });
 
@@ -273,7 +294,7 @@ void t.test('property: any rid sequence against a reference model with an unboun
           assert.ok(r.batches.length > 0);
           for (const batch of r.batches) {
             const batchRid = batch[0] as number;
-            assert.equal(batch, accepted.get(batchRid), 'the first accepted copy is what is delivered');
+            assert.deepEqual(batch, accepted.get(batchRid), 'the first accepted copy is what is delivered');
             assert.ok(batchRid > (delivered.at(-1) ?? 0), 'rid order, never twice');
             delivered.push(batchRid);
           }
@@ -289,6 +310,8 @@ void t.test('property: any rid sequence against a reference model with an unboun
         assert.equal(inbox.nextExpected, next);
         assert.equal(inbox.highestSeen, hs);
         assert.equal(inbox.bufferedCount, accepted.size - delivered.length);
+        const held = [...accepted.keys()].filter((k) => k >= next);
+        assert.equal(inbox.bufferedBytes, held.reduce((sum, k) => sum + encodeBatch(accepted.get(k) ?? []).bytes, 0), 'bytes of exactly the buffered batches');
         assert.ok(inbox.bufferedCount <= RID_WINDOW, 'the buffer stays bounded');
       });
     }),
@@ -331,7 +354,7 @@ void t.test('property: a conforming client (reordered within the window, retrans
       let hs = 0;
       for (const rid of arrivals) {
         const first = !seen.has(rid);
-        // A retransmission is a new array with the same content: identity shows which copy got out.
+        // A retransmission is a new array with the same content.
         const messages = first ? (firstCopy.get(rid) ?? []) : [...(firstCopy.get(rid) ?? [])];
         const nextBefore = inbox.nextExpected;
         const r = inbox.accept(asRid(rid), messages);
@@ -350,7 +373,9 @@ void t.test('property: a conforming client (reordered within the window, retrans
           // Nothing is stepped over for a conforming client: batch k belongs to rid nextBefore + k.
           assert.equal(inbox.nextExpected - nextBefore, r.batches.length);
           r.batches.forEach((batch, k) => {
-            assert.equal(batch, firstCopy.get(nextBefore + k));
+            // The rid's own batch is the very array; a buffered one comes back parsed from its text.
+            assert.deepEqual(batch, firstCopy.get(nextBefore + k));
+            if (k === 0 && nextBefore === rid) assert.equal(batch, firstCopy.get(rid), 'in order: the first copy itself');
             delivered.push(nextBefore + k);
           });
         } else {

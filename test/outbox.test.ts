@@ -2,16 +2,23 @@ import t from 'tap';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { asSeq } from '../lib/comet/ids.js';
-import { DEFAULT_MAX_QUEUE, Outbox, type Packet } from '../lib/comet/outbox.js';
+import { DEFAULT_MAX_QUEUE, Outbox, type EncodedPacket } from '../lib/comet/outbox.js';
+import { PACKET_OVERHEAD_BYTES, textBytes, type EncodedData } from '../lib/comet/wire.js';
 
-/** Plain `{seq, data}` copies, so deep equality ignores freezing. */
-const plain = (packets: readonly Packet[]): { seq: number; data: unknown }[] =>
-  packets.map((p) => ({ seq: p.seq, data: p.data }));
+/** Data encoded as the FSM's callers encode it when it is pushed. */
+const enc = (data: unknown): EncodedData => {
+  const json = JSON.stringify(data);
+  return { json, bytes: textBytes(json) + PACKET_OVERHEAD_BYTES };
+};
+
+/** Plain `{seq, data}` copies, decoded from each packet's text, as a client reads them. */
+const plain = (packets: readonly EncodedPacket[]): { seq: number; data: unknown }[] =>
+  packets.map((p) => ({ seq: p.seq, data: JSON.parse(p.json) as unknown }));
 
 /** An outbox with `n` packets 'p1'..'pn' pushed. */
 function filled(n: number, maxQueue?: number): Outbox {
   const outbox = new Outbox(maxQueue === undefined ? {} : { maxQueue });
-  for (let i = 1; i <= n; i++) outbox.push(`p${i}`);
+  for (let i = 1; i <= n; i++) outbox.push(enc(`p${i}`));
   return outbox;
 }
 
@@ -30,9 +37,9 @@ void t.test('a fresh outbox is empty', (t) => {
 
 void t.test('seqs start at 1 and go up by 1 per packet', (t) => {
   const outbox = new Outbox();
-  t.same(outbox.push('a'), { ok: true, seq: 1 });
-  t.same(outbox.push({ n: 2 }), { ok: true, seq: 2 });
-  t.same(outbox.push(null), { ok: true, seq: 3 });
+  t.same(outbox.push(enc('a')), { ok: true, seq: 1 });
+  t.same(outbox.push(enc({ n: 2 })), { ok: true, seq: 2 });
+  t.same(outbox.push(enc(null)), { ok: true, seq: 3 });
   t.equal(outbox.lastSeq, 3);
   t.same(plain(outbox.pending()), [
     { seq: 1, data: 'a' },
@@ -75,7 +82,7 @@ for (const row of ackTable) {
 void t.test('a clamped ack does not forget packets pushed after it', (t) => {
   const outbox = filled(3);
   outbox.ack(asSeq(10));
-  t.same(outbox.push('p4'), { ok: true, seq: 4 });
+  t.same(outbox.push(enc('p4')), { ok: true, seq: 4 });
   t.same(plain(outbox.pending()), [{ seq: 4, data: 'p4' }]);
   outbox.ack(asSeq(3));
   t.same(plain(outbox.pending()), [{ seq: 4, data: 'p4' }], 'an ack equal to the clamped one changes nothing');
@@ -87,7 +94,7 @@ void t.test('a clamped ack does not forget packets pushed after it', (t) => {
 void t.test('seqs are never reused after everything is acked', (t) => {
   const outbox = filled(3);
   outbox.ack(asSeq(3));
-  t.same(outbox.push('again'), { ok: true, seq: 4 });
+  t.same(outbox.push(enc('again')), { ok: true, seq: 4 });
   t.same(plain(outbox.pending()), [{ seq: 4, data: 'again' }]);
   t.end();
 });
@@ -95,15 +102,15 @@ void t.test('seqs are never reused after everything is acked', (t) => {
 void t.test('unacked packets are resent with the same seq and the same data', (t) => {
   const outbox = new Outbox();
   const obj = { text: 'hello' };
-  outbox.push(obj);
-  outbox.push('x');
+  outbox.push(enc(obj));
+  outbox.push(enc('x'));
+  obj.text = 'changed after the push';
   const first = outbox.pending();
   outbox.ack(asSeq(0)); // a response died in flight: the client acks nothing new
   const second = outbox.pending();
   t.equal(second.length, 2);
   t.equal(second[0]?.seq, first[0]?.seq);
-  t.equal(second[0]?.data, obj, 'same object, not a copy');
-  t.equal(second[1]?.data, 'x');
+  t.same(plain(second), [{ seq: 1, data: { text: 'hello' } }, { seq: 2, data: 'x' }], 'the text encoded at the push, byte for byte');
   t.ok(Object.isFrozen(second[0]), 'a packet cannot be rewritten under its seq');
   t.end();
 });
@@ -111,13 +118,13 @@ void t.test('unacked packets are resent with the same seq and the same data', (t
 void t.test('pending() is a snapshot', (t) => {
   const outbox = filled(2);
   const snap = outbox.pending();
-  outbox.push('p3');
+  outbox.push(enc('p3'));
   outbox.ack(asSeq(1));
   t.same(plain(snap), [
     { seq: 1, data: 'p1' },
     { seq: 2, data: 'p2' },
   ]);
-  (snap as Packet[]).length = 0; // a careless caller
+  (snap as EncodedPacket[]).length = 0; // a careless caller
   t.same(plain(outbox.pending()), [
     { seq: 2, data: 'p2' },
     { seq: 3, data: 'p3' },
@@ -128,10 +135,10 @@ void t.test('pending() is a snapshot', (t) => {
 void t.test('full exactly at maxQueue, refused without dropping, no seq consumed', (t) => {
   const outbox = filled(2, 3);
   t.equal(outbox.isFull, false);
-  t.same(outbox.push('p3'), { ok: true, seq: 3 });
+  t.same(outbox.push(enc('p3')), { ok: true, seq: 3 });
   t.equal(outbox.isFull, true);
-  t.same(outbox.push('lost?'), { ok: false, code: 'overloaded' });
-  t.same(outbox.push('lost?'), { ok: false, code: 'overloaded' });
+  t.same(outbox.push(enc('lost?')), { ok: false, code: 'overloaded' });
+  t.same(outbox.push(enc('lost?')), { ok: false, code: 'overloaded' });
   t.equal(outbox.lastSeq, 3);
   t.same(
     plain(outbox.pending()).map((p) => p.data),
@@ -140,7 +147,7 @@ void t.test('full exactly at maxQueue, refused without dropping, no seq consumed
   );
   outbox.ack(asSeq(1));
   t.equal(outbox.isFull, false);
-  t.same(outbox.push('p4'), { ok: true, seq: 4 }, 'the refused pushes used no seq');
+  t.same(outbox.push(enc('p4')), { ok: true, seq: 4 }, 'the refused pushes used no seq');
   t.equal(outbox.isFull, true);
   t.end();
 });
@@ -148,17 +155,17 @@ void t.test('full exactly at maxQueue, refused without dropping, no seq consumed
 void t.test('the default maxQueue is DEFAULT_MAX_QUEUE', (t) => {
   const outbox = filled(DEFAULT_MAX_QUEUE);
   t.equal(outbox.isFull, true);
-  t.same(outbox.push('one too many'), { ok: false, code: 'overloaded' });
+  t.same(outbox.push(enc('one too many')), { ok: false, code: 'overloaded' });
   t.equal(outbox.size, DEFAULT_MAX_QUEUE);
   t.end();
 });
 
 void t.test('maxQueue 1', (t) => {
   const outbox = new Outbox({ maxQueue: 1 });
-  t.same(outbox.push('a'), { ok: true, seq: 1 });
-  t.same(outbox.push('b'), { ok: false, code: 'overloaded' });
+  t.same(outbox.push(enc('a')), { ok: true, seq: 1 });
+  t.same(outbox.push(enc('b')), { ok: false, code: 'overloaded' });
   outbox.ack(asSeq(1));
-  t.same(outbox.push('b'), { ok: true, seq: 2 });
+  t.same(outbox.push(enc('b')), { ok: true, seq: 2 });
   t.end();
 });
 
@@ -196,7 +203,7 @@ void t.test('property: matches a reference array under random push/ack', (t) => 
       for (const op of ops) {
         switch (op.op) {
           case 'push': {
-            const r = outbox.push(op.data);
+            const r = outbox.push(enc(op.data));
             if (model.length === maxQueue) {
               assert.deepEqual(r, { ok: false, code: 'overloaded' });
             } else {
@@ -221,8 +228,9 @@ void t.test('property: matches a reference array under random push/ack', (t) => 
         for (let i = 1; i < pending.length; i++) {
           assert.ok((pending[i]?.seq ?? 0) > (pending[i - 1]?.seq ?? 0), 'seqs strictly increasing');
         }
-        for (const p of pending) assert.equal(p.data, everAssigned.get(p.seq), 'same seq, same data');
+        for (const p of pending) assert.equal(JSON.parse(p.json), everAssigned.get(p.seq), 'same seq, same data');
         assert.equal(outbox.size, model.length);
+        assert.equal(outbox.bytes, model.reduce((sum, p) => sum + enc(p.data).bytes, 0), 'bytes: the sum over unacked packets');
         assert.equal(outbox.hasPending, model.length > 0);
         assert.equal(outbox.isFull, model.length === maxQueue);
         assert.equal(outbox.lastSeq, lastSeq);
@@ -232,5 +240,48 @@ void t.test('property: matches a reference array under random push/ack', (t) => 
     { numRuns: 400 },
   );
   t.pass('pending() matched the model on every step');
+  t.end();
+});
+
+void t.test('bytes: what the unacked packets cost, counted on push, forgotten on ack', (t) => {
+  const outbox = new Outbox();
+  t.equal(outbox.bytes, 0);
+  outbox.push(enc('a'.repeat(1000)));
+  outbox.push(enc({ n: 2 }));
+  t.equal(outbox.bytes, enc('a'.repeat(1000)).bytes + enc({ n: 2 }).bytes);
+  t.equal(enc('a'.repeat(1000)).bytes, 1002 + PACKET_OVERHEAD_BYTES, 'its text and the overhead');
+  outbox.ack(asSeq(1));
+  t.equal(outbox.bytes, enc({ n: 2 }).bytes);
+  outbox.ack(asSeq(2));
+  t.equal(outbox.bytes, 0);
+  t.end();
+});
+
+void t.test('pending(maxBytes): the oldest packets that fit, always at least one; the rest stay for the next', (t) => {
+  const outbox = new Outbox();
+  for (let i = 1; i <= 5; i++) outbox.push(enc('x'.repeat(100 * i)));
+  const sizes = plain(outbox.pending()).map((p) => enc(p.data).bytes);
+  const [b1 = 0, b2 = 0, b3 = 0] = sizes;
+  t.same(outbox.pending(b1 + b2).map((p) => p.seq), [1, 2], 'exactly two fit');
+  t.same(outbox.pending(b1 + b2 + b3 - 1).map((p) => p.seq), [1, 2], 'one byte short of the third');
+  t.same(outbox.pending(1).map((p) => p.seq), [1], 'the oldest one even when it alone is over');
+  t.same(outbox.pending(Infinity).map((p) => p.seq), [1, 2, 3, 4, 5]);
+  outbox.ack(asSeq(2));
+  t.same(outbox.pending(b3).map((p) => p.seq), [3], 'after an ack the window starts at the oldest unacked');
+  t.end();
+});
+
+void t.test('pushPastBound: what is pushed for an accepted message is queued even when full', (t) => {
+  const outbox = new Outbox({ maxQueue: 2 });
+  outbox.push(enc('a'));
+  outbox.push(enc('b'));
+  t.same(outbox.push(enc('refused')), { ok: false, code: 'overloaded' });
+  t.equal(outbox.pushPastBound(enc('c')), 3, 'the next seq, no gap');
+  t.equal(outbox.size, 3);
+  t.equal(outbox.isFull, true);
+  t.same(outbox.push(enc('still refused')), { ok: false, code: 'overloaded' });
+  outbox.ack(asSeq(2));
+  t.equal(outbox.isFull, false, 'under the bound again once acked');
+  t.same(plain(outbox.pending()), [{ seq: 3, data: 'c' }]);
   t.end();
 });

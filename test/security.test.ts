@@ -139,12 +139,13 @@ void t.test('no stack trace or internal path in any error body, even when applic
 
   // Application code throws on every session start and end, and on two messages: not on the wire.
   const sid = await setup(url);
-  await comet.handlePacket(sid, 'p1');
   const thrown = await post(url, { sid, rid: 1, messages: ['throw', 'reject'] });
   t.equal(thrown.status, 200, 'hooks that throw do not turn into an error reply');
   keep('reply after onMessage threw', thrown);
-  const queueFull = await post(url, { sid, rid: 2, ack: 0 });
-  expectError(t, queueFull, 503, 'overloaded', 'queue full (maxQueue 1, sent, unacked)');
+  // A full queue (maxQueue 1): a request bringing a message is refused before it is taken.
+  await comet.handlePacket(sid, 'p1');
+  const queueFull = await post(url, { sid, rid: 2, ack: 0, messages: ['later'] });
+  expectError(t, queueFull, 503, 'overloaded', 'queue full (maxQueue 1)');
   keep('queue full', queueFull);
 
   // Every code.

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { decodeFrame, encodeErrorReply, encodeRequestReply, encodeSetupReply, MAX_SID_LENGTH } from '../lib/comet/wire.js';
+import { decodeFrame, encodeErrorReply, encodeRequestReply, encodeSetupReply, MAX_SID_LENGTH, textBytes } from '../lib/comet/wire.js';
 import { asRid, asSeq, asSid } from '../lib/comet/ids.js';
 import { CometError, HTTP_STATUS, isCometError, type WireErrorCode } from '../lib/comet/errors.js';
 
@@ -179,11 +179,13 @@ void t.test('encoders produce the documented JSON shapes', (t) => {
     wait: 60000,
     inactivity: 45000,
   });
-  t.strictSame(
-    JSON.parse(encodeRequestReply({ rid: asRid(3), packets: [{ seq: asSeq(1), data: { hi: [1] } }, { seq: asSeq(2), data: null }] })),
-    { rid: 3, packets: [{ seq: 1, data: { hi: [1] } }, { seq: 2, data: null }] },
-  );
-  t.strictSame(JSON.parse(encodeRequestReply({ rid: asRid(4), packets: [] })), { rid: 4, packets: [] });
+  // Packets are spliced in as the texts they were encoded to when pushed: the same bytes as
+  // stringifying the whole reply.
+  const packets = [{ seq: asSeq(1), data: { hi: [1], s: 'é\u2028"' } }, { seq: asSeq(2), data: null }];
+  const encoded = packets.map((p) => ({ seq: p.seq, json: JSON.stringify(p.data), bytes: 0 }));
+  t.equal(encodeRequestReply(asRid(3), encoded), JSON.stringify({ rid: 3, packets }));
+  t.strictSame(JSON.parse(encodeRequestReply(asRid(3), encoded)), { rid: 3, packets });
+  t.equal(encodeRequestReply(asRid(4), []), '{"rid":4,"packets":[]}');
   t.strictSame(JSON.parse(encodeErrorReply({ error: 'bad_rid', message: 'm' })), { error: 'bad_rid', message: 'm' });
   t.end();
 });
@@ -224,5 +226,16 @@ void t.test('error codes map to their HTTP status; CometError carries both', (t)
     { name: 'a numeric code', value: { code: 5 } },
   ];
   for (const o of others) t.notOk(isCometError(o.value), `not a CometError: ${o.name}`);
+  t.end();
+});
+
+void t.test('textBytes: what a string costs in memory, never less than its UTF-8 size', (t) => {
+  t.equal(textBytes('abc'), 3, 'ASCII: one byte each');
+  t.equal(textBytes('é'), 2, 'Latin-1: one byte in V8, two in UTF-8');
+  t.equal(textBytes(`${'a'.repeat(100)}€`), 202, 'one character past Latin-1 makes V8 keep every character in two bytes');
+  t.equal(textBytes('😀'), 4, 'a surrogate pair: four either way');
+  for (const s of ['abc', 'é', '€€€', '😀x', `${'a'.repeat(50)}\u4e2d`]) {
+    t.ok(textBytes(s) >= Buffer.byteLength(s), `${JSON.stringify(s)}: at least its UTF-8 bytes`);
+  }
   t.end();
 });

@@ -8,7 +8,7 @@
 import type { Clock } from '../otp/clock.js';
 import type { ParentRef } from '../otp/nact.js';
 import { sessionIdServer, startConnection } from './comet_sup.js';
-import type { ConnectionEvent, PacketOutcome, RequestOutcome } from './connection.js';
+import { DEFAULT_MAX_RESPONSE_BYTES, type ConnectionEvent, type PacketOutcome, type RequestOutcome } from './connection.js';
 import { CometError, HTTP_STATUS, isCometError, isWireErrorCode, type WireErrorCode } from './errors.js';
 import { newRequestToken, type Rid, type Seq, type Sid } from './ids.js';
 import * as sessionIds from './session_ids.js';
@@ -32,10 +32,16 @@ export const SETUP_RETRY_INTERVAL_MS = 10;
  *  while its id is still being reserved would leave that id reserved. */
 export const SETUP_CALL_TIMEOUT_MS = 10_000;
 
-/** A reply to write: 200 with a setup or request body, or an error status with an error body. */
+/**
+ * A reply to write: 200 with a setup or request body, or an error status with an error body; or a
+ * request's 200 already encoded (`json`), whose bytes count in its session's budget from when it is
+ * written until its socket took them: the writer calls `written()` once it wrote `json`, and what
+ * that returns once, on the response's 'finish' or 'close'.
+ */
 export type ApiReply =
   | { readonly status: 200; readonly body: SetupReply | RequestReply }
-  | { readonly status: number; readonly body: ErrorReply };
+  | { readonly status: number; readonly body: ErrorReply }
+  | { readonly status: 200; readonly json: string; readonly written: () => () => void };
 
 /**
  * The socket of a request, as the FSM's handler needs it: `{active, once}` then `{tcp_closed, S}`.
@@ -61,13 +67,17 @@ export interface CometApiDeps {
   readonly clock: Clock;
   /** True once the server is closing: setups answer `503 shutting_down`. */
   readonly isClosing: () => boolean;
+  /** Longest response: a packet whose reply alone would be longer is refused when pushed
+   *  (default {@link DEFAULT_MAX_RESPONSE_BYTES}). */
+  readonly maxResponseBytes?: number;
 }
 
 export interface CometApi {
   handleJson(body: unknown, socket: SocketWatch): Promise<ApiReply>;
   handleSetup(): Promise<ApiReply>;
   handleRequest(sid: Sid, request: RequestFrame | TerminateFrame, socket: SocketWatch): Promise<ApiReply>;
-  /** Push `data` to one session. Rejects with a CometError `unknown_session` or `overloaded`. */
+  /** Push `data` to one session. Rejects with a CometError `unknown_session`, `overloaded`,
+   *  `bad_request` (not JSON-encodable) or `ERR_COMET_PACKET_TOO_LARGE`. */
   handlePacket(sid: Sid, data: unknown): Promise<Seq>;
   /** Push `data` to every live session without waiting; returns how many it was sent to.
    *  @throws CometError `bad_request` when `data` is not JSON-serialisable. */
@@ -77,6 +87,7 @@ export interface CometApi {
 /** Build the comet API over a running comet_sup tree. */
 export function createCometApi(deps: CometApiDeps): CometApi {
   const { system, router, sessions, wait, inactivity, maxSessions, clock, isClosing } = deps;
+  const maxResponseBytes = deps.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
 
   /**
    * The post's handle_setup: a sid from the session-id server, a connection FSM for it under the
@@ -156,17 +167,17 @@ export function createCometApi(deps: CometApiDeps): CometApi {
   }
 
   async function handlePacket(sid: Sid, data: unknown): Promise<Seq> {
-    assertSendable(data);
-    const r = await router.call<PacketOutcome>(sid, (from) => ({ type: 'packet', data, from }), PACKET_TIMEOUT_MS);
-    if (!r.ok) throw new CometError('overloaded', 'the session\'s packet queue is full');
+    const encoded = assertSendable(data, maxResponseBytes);
+    const r = await router.call<PacketOutcome>(sid, (from) => ({ type: 'packet', data: encoded, from }), PACKET_TIMEOUT_MS);
+    if (!r.ok) throw new CometError('overloaded', 'the session\'s packet queue or byte budget is full');
     return r.seq;
   }
 
   function broadcast(data: unknown): number {
-    assertSendable(data);
-    // One event for every session: events are never mutated, and a broadcast to 19,000
-    // sessions need not allocate 19,000 copies of it.
-    const event: ConnectionEvent = { type: 'packet', data, from: undefined };
+    // One event, and one encoding, for every session: events are never mutated, and a broadcast
+    // to 19,000 sessions need not allocate 19,000 copies of it. (Each session still counts the
+    // bytes in its budget and the server's: an upper bound, as the text is shared.)
+    const event: ConnectionEvent = { type: 'packet', data: assertSendable(data, maxResponseBytes), from: undefined };
     let n = 0;
     for (const sid of sessions) if (router.cast(sid, event)) n++;
     return n;
@@ -178,7 +189,7 @@ export function createCometApi(deps: CometApiDeps): CometApi {
 function toReply(outcome: RequestOutcome, rid: Rid): ApiReply {
   switch (outcome.kind) {
     case 'packets':
-      return { status: 200, body: { rid: outcome.rid, packets: outcome.packets } };
+      return { status: 200, json: outcome.response.json, written: outcome.response.written };
     case 'error':
       return error(outcome.code, outcome.message);
     case 'gone':

@@ -20,6 +20,14 @@
  * requests a second that was two timer starts and two cancels per round trip, and the deadline
  * check keeps the same outcome: the same events, at the same instants.
  *
+ * What a session holds is bounded in bytes as well as counts (lib/comet/budget.ts): the messages
+ * buffered ahead of a missing rid, the unacked packets, the replies not yet flushed. Backpressure,
+ * never a drop: while the queue or a budget is full, a request that brings new messages gets
+ * `503 overloaded` before any of them is accepted (the client sends the same rid again), and polls
+ * still pass, since they are what drains the queue. What `onMessage` pushes in place for a message
+ * already accepted is always queued. A response carries the oldest packets up to
+ * `maxResponseBytes`; the rest go in the next one.
+ *
  * Each state function switches over every event, exhaustively (a new event does not compile until
  * every state decides), and passes the ones all three handle alike (`request`, `terminate`,
  * `packet`) to one `handleCommon`, as gen_statem's manual does: what is left in a state function is
@@ -31,10 +39,11 @@ import type { From } from '../otp/proc_lib.js';
 import type { Logger } from '../otp/logger.js';
 import type { TimerRef } from '../otp/timers.js';
 import { asRid, type RequestToken, type Rid, type Seq, type Sid } from './ids.js';
-import { Inbox, RID_WINDOW, type Batch } from './inbox.js';
+import { encodeBatch, Inbox, RID_WINDOW, type Batch, type EncodedBatch, type RidFate } from './inbox.js';
 import { Outbox, type PushResult } from './outbox.js';
+import { DEFAULT_MAX_SESSION_BYTES, ServerBudget, SessionBudget } from './budget.js';
 import { CometError } from './errors.js';
-import { assertSendable, type Packet } from './wire.js';
+import { assertSendable, encodeRequestReply, REPLY_ENVELOPE_BYTES, type EncodedData } from './wire.js';
 import type { ConnectionStats } from './stats.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -46,9 +55,20 @@ export type ConnectionState = 'waiting' | 'have_request' | 'have_packet';
 /** Why a session ended, as the application's `onSessionEnd` hears it. */
 export type SessionEndReason = 'terminate' | 'inactivity' | 'shutdown' | 'crash';
 
+/** One response, encoded: the oldest packets up to `maxResponseBytes`, their texts spliced in. */
+export interface EncodedResponse {
+  /** `{"rid":R,"packets":[…]}`. */
+  readonly json: string;
+  /** What it costs while it waits in a socket's buffer (an upper bound on its UTF-8 size). */
+  readonly bytes: number;
+  /** Count `bytes` in its session's budget until the socket took them: call once it is written;
+   *  call what it returns once, on the response's 'finish' or 'close'. */
+  readonly written: () => () => void;
+}
+
 /** What the HTTP side gets back for a request or a terminate. */
 export type RequestOutcome =
-  | { readonly kind: 'packets'; readonly rid: Rid; readonly packets: readonly Packet[] }
+  | { readonly kind: 'packets'; readonly rid: Rid; readonly response: EncodedResponse }
   | { readonly kind: 'error'; readonly code: 'bad_rid' | 'overloaded'; readonly message: string }
   /** The held request's socket died (`request_gone`): nobody is listening for an answer. */
   | { readonly kind: 'gone' };
@@ -62,7 +82,8 @@ export type ConnectionEvent =
     readonly messages: readonly unknown[]; readonly token: RequestToken; readonly from: From<RequestOutcome>;
   }
   | { readonly type: 'terminate'; readonly rid: Rid; readonly ack: Seq | undefined; readonly from: From<RequestOutcome> }
-  | { readonly type: 'packet'; readonly data: unknown; readonly from: From<PacketOutcome> | undefined }
+  /** `data` was encoded (and checked against `maxResponseBytes`) by the caller: once for a broadcast. */
+  | { readonly type: 'packet'; readonly data: EncodedData; readonly from: From<PacketOutcome> | undefined }
   /** The socket of the request with this token closed before its response: `{tcp_closed, Socket}`. */
   | { readonly type: 'request_gone'; readonly token: RequestToken }
   | { readonly type: 'wait_timeout' }
@@ -78,9 +99,12 @@ export interface SessionContext {
   /**
    * Queue `data` for this session, now; returns its seq. Only while `onMessage` runs (its
    * synchronous part): after an `await` the FSM has moved on, so use `CometServer.handlePacket`.
-   * @throws CometError `bad_request` (not JSON-serialisable), `overloaded` (queue full),
-   *   `unknown_session` (the session is ending), `ERR_COMET_SESSION_CONTEXT_STALE`
-   *   when called after `onMessage` returned.
+   * Never refused for a full queue or budget: the message it answers was accepted, and the FSM
+   * takes no new messages while the queue is full, so this only goes over by what one request's
+   * messages push.
+   * @throws CometError `bad_request` (not JSON-serialisable), `ERR_COMET_PACKET_TOO_LARGE` (its
+   *   reply alone would exceed `maxResponseBytes`), `unknown_session` (the session is ending),
+   *   `ERR_COMET_SESSION_CONTEXT_STALE` when called after `onMessage` returned.
    */
   push(data: unknown): Seq;
 }
@@ -109,6 +133,12 @@ export interface ConnectionConfig {
   /** How long without a held request before the session ends (ms). */
   readonly inactivity: number;
   readonly maxQueue: number;
+  /** Bytes the session may hold (default {@link DEFAULT_MAX_SESSION_BYTES}). */
+  readonly maxSessionBytes?: number;
+  /** The server's budget all its sessions count in (default: one of their own, unbounded). */
+  readonly serverBudget?: ServerBudget;
+  /** Longest response, in bytes (default {@link DEFAULT_MAX_RESPONSE_BYTES}). */
+  readonly maxResponseBytes?: number;
   readonly hooks: SessionHooks;
   readonly logger: Logger;
   /** Told when a connection starts and ends (the server's session table, metrics). */
@@ -134,6 +164,11 @@ export interface ConnectionData {
   readonly config: ConnectionConfig;
   readonly outbox: Outbox;
   readonly inbox: Inbox;
+  /** The bytes this session holds, in its own and its server's budget. */
+  readonly budget: SessionBudget;
+  /** What the inbox and the outbox held when last counted in `budget` (`account`). */
+  counted: number;
+  readonly maxResponseBytes: number;
   held: Held | undefined;
   /** Armed while a request is held (and maybe a while after, until it fires and lapses). */
   waitTimer: TimerRef | undefined;
@@ -141,12 +176,13 @@ export interface ConnectionData {
   dietimer: TimerRef | undefined;
   /** Since when no request has been held (clock ms): the session ends at `idleSince + inactivity`. */
   idleSince: number;
-  /** The highest seq ever put in a response: a full queue whose packets were all sent and not
-   *  acked means the client is not acking. */
-  sentUpTo: number;
 }
 
 type Ctx = FsmContext<ConnectionEvent>;
+
+/** Longest response, in bytes: 1 MiB. A packet whose reply alone would be longer is refused when
+ *  pushed (`ERR_COMET_PACKET_TOO_LARGE`), so a session can never be wedged by one. */
+export const DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024;
 
 // Timer events carry nothing but their type: one shared object each.
 const WAIT_TIMEOUT: ConnectionEvent = Object.freeze({ type: 'wait_timeout' });
@@ -168,7 +204,10 @@ export const connection: GenFsm<{ sid: Sid; config: ConnectionConfig }, Connecti
       sid, config,
       outbox: new Outbox({ maxQueue: config.maxQueue }),
       inbox: new Inbox(),
-      held: undefined, waitTimer: undefined, dietimer: undefined, idleSince: 0, sentUpTo: 0,
+      budget: new SessionBudget(config.serverBudget ?? new ServerBudget(Infinity), config.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES),
+      counted: 0,
+      maxResponseBytes: config.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
+      held: undefined, waitTimer: undefined, dietimer: undefined, idleSince: 0,
     };
     startDietimer(data, ctx);
     config.onStarted?.(sid, ctx.self);
@@ -237,6 +276,10 @@ export const connection: GenFsm<{ sid: Sid; config: ConnectionConfig }, Connecti
     if (d.held) answerHeld(d, ctx);
     if (d.config.stats) d.config.stats.queued -= d.outbox.size;
     deliverBuffered(d, ctx);
+    // What the session held goes back to the server's budget; replies still in a socket's buffer
+    // give theirs back when it flushes or closes.
+    d.budget.charge(-d.counted);
+    d.counted = 0;
     const why = endReason(reason);
     d.config.onEnded?.(d.sid, why);
     callHook(d, 'onSessionEnd', d.config.hooks.onSessionEnd, d.sid, why);
@@ -267,11 +310,21 @@ function handleCommon(ev: CommonEvent, d: ConnectionData, ctx: Ctx): T {
 }
 
 function request(ev: Extract<ConnectionEvent, { type: 'request' }>, d: ConnectionData, ctx: Ctx): T {
-  const accepted = d.inbox.accept(ev.rid, ev.messages);
-  if (accepted.kind === 'bad_rid') {
+  const fate = d.inbox.peek(ev.rid);
+  if (fate === 'bad_rid') {
     ctx.reply(ev.from, badRid(ev.rid, d));
     return settle(d, ctx);
   }
+  applyAck(ev.ack, d);
+  // Kept as text while it waits for a lower rid: encoded here once, to count it before taking it.
+  const batch = fate === 'buffer' ? encodeBatch(ev.messages) : undefined;
+  const refused = admit(ev, fate, batch, d);
+  if (refused !== undefined) {
+    ctx.reply(ev.from, refused);
+    return settle(d, ctx);
+  }
+  const accepted = d.inbox.accept(ev.rid, ev.messages, batch);
+  account(d);
   poll(ev, d, ctx);
   // The messages go to the application after the poll is settled, as the raw loop does: a packet
   // pushed in reply then answers the request held now (often this very one), with no second
@@ -280,11 +333,39 @@ function request(ev: Extract<ConnectionEvent, { type: 'request' }>, d: Connectio
   return settle(d, ctx);
 }
 
-/** The polling half of a request: answer it, or hold it. */
+/**
+ * Backpressure: a request that brings new messages waits, with `503 overloaded` and nothing of it
+ * accepted, while its session's queue is full (in packets or bytes, after its own ack) or the
+ * server's budget is, or while the messages themselves would not fit (buffered ahead of a missing
+ * rid, they are held). Its client sends the same rid again later. Polls and retransmissions always
+ * pass: they take nothing, and polls are what drain the queue.
+ */
+function admit(ev: Extract<ConnectionEvent, { type: 'request' }>, fate: RidFate, batch: EncodedBatch | undefined, d: ConnectionData): RequestOutcome | undefined {
+  if (fate === 'duplicate' || ev.messages.length === 0) return undefined;
+  if (d.outbox.isFull || d.budget.full) {
+    return overloaded('the session\'s packet queue is full: take and ack its packets, then send this request again');
+  }
+  if (batch !== undefined && !d.budget.fits(batch.bytes)) {
+    return overloaded('the session cannot hold these messages until the missing rid arrives: send that rid, then this one again');
+  }
+  return undefined;
+}
+
+function overloaded(message: string): RequestOutcome {
+  return { kind: 'error', code: 'overloaded', message };
+}
+
+/**
+ * The polling half of a request: answer it, or hold it. A poll is not refused for a full queue:
+ * it takes nothing, it carries the queue to the client, and a client whose answer was lost can
+ * only ack what a later answer brings it (refusing its polls until it acks would stall it for
+ * good). Each answer costs at most `maxResponseBytes`.
+ */
 function poll(ev: Extract<ConnectionEvent, { type: 'request' }>, d: ConnectionData, ctx: Ctx): void {
-  const ackAdvanced = applyAck(ev.ack, d);
-  if (d.outbox.isFull && !ackAdvanced && d.sentUpTo >= d.outbox.lastSeq) {
-    ctx.reply(ev.from, { kind: 'error', code: 'overloaded', message: 'packet queue full and not acknowledged' });
+  // A response already waits in a socket that does not read, and the budget is spent: another
+  // copy of the same packets for another connection would only add to it.
+  if (d.outbox.hasPending && d.budget.unflushed > 0 && d.budget.full) {
+    ctx.reply(ev.from, overloaded('earlier responses of this session are not read yet'));
     return;
   }
   // A second request while one is held: the older one is answered at once, the new one held.
@@ -316,24 +397,34 @@ function packet(ev: Extract<ConnectionEvent, { type: 'packet' }>, d: ConnectionD
   const pushed = pushPacket(ev.data, d, ctx);
   if (ev.from) ctx.reply(ev.from, pushed.ok ? { ok: true, seq: pushed.seq } : { ok: false, code: 'overloaded' });
   // A broadcast has nobody to tell: say it here rather than drop the packet silently.
-  else if (!pushed.ok) d.config.logger.warn({ sid: d.sid, queued: d.outbox.size }, 'packet refused: queue full');
+  else if (!pushed.ok) d.config.logger.warn({ sid: d.sid, queued: d.outbox.size, bytes: d.budget.used }, 'packet refused: queue full');
   return settle(d, ctx);
 }
 
-/** Queue a packet; a held request is answered with it at once. */
-function pushPacket(data: unknown, d: ConnectionData, ctx: Ctx): PushResult {
-  const pushed = queuePacket(data, d);
+const REFUSED: PushResult = Object.freeze({ ok: false, code: 'overloaded' });
+
+/** Queue a packet from outside (handlePacket, broadcast): refused while the queue or a budget is
+ *  full. A held request is answered with it at once. */
+function pushPacket(data: EncodedData, d: ConnectionData, ctx: Ctx): PushResult {
+  const pushed = d.budget.fits(data.bytes) ? d.outbox.push(data) : REFUSED;
+  countPush(pushed.ok, d);
   if (d.held && pushed.ok) answerHeld(d, ctx);
   return pushed;
 }
 
-function queuePacket(data: unknown, d: ConnectionData): PushResult {
-  const pushed = d.outbox.push(data);
+function countPush(ok: boolean, d: ConnectionData): void {
+  if (ok) account(d);
   const stats = d.config.stats;
   if (stats) {
-    if (pushed.ok) { stats.packetsOut++; stats.queued++; } else stats.packetsRefused++;
+    if (ok) { stats.packetsOut++; stats.queued++; } else stats.packetsRefused++;
   }
-  return pushed;
+}
+
+/** Count in the budget what the inbox and the outbox hold now (the change since last counted). */
+function account(d: ConnectionData): void {
+  const held = d.inbox.bufferedBytes + d.outbox.bytes;
+  d.budget.charge(held - d.counted);
+  d.counted = held;
 }
 
 function badRid(rid: Rid, d: ConnectionData): RequestOutcome {
@@ -376,10 +467,9 @@ class InPlace implements SessionContext {
       throw new CometError(ERR_SESSION_CONTEXT_STALE, 'session.push is only valid while onMessage runs; after an await, use handlePacket(sid, data)');
     }
     if (!this.#open) throw new CometError('unknown_session', 'the session is ending');
-    assertSendable(data);
-    const pushed = queuePacket(data, d);
-    if (!pushed.ok) throw new CometError('overloaded', 'the session\'s packet queue is full');
-    return pushed.seq;
+    const seq = d.outbox.pushPastBound(assertSendable(data, d.maxResponseBytes));
+    countPush(true, d);
+    return seq;
   }
 
   close(): void {
@@ -402,20 +492,23 @@ function deliverBuffered(d: ConnectionData, ctx: Ctx): void {
   }
 }
 
-/** Acks only move forward; true if this one forgot packets. */
-function applyAck(ack: Seq | undefined, d: ConnectionData): boolean {
-  if (ack === undefined) return false;
+/** Acks only move forward (the outbox ignores one at or below the last). */
+function applyAck(ack: Seq | undefined, d: ConnectionData): void {
+  if (ack === undefined) return;
   const before = d.outbox.size;
   d.outbox.ack(ack);
   const forgotten = before - d.outbox.size;
   if (d.config.stats) d.config.stats.queued -= forgotten;
-  return forgotten > 0;
+  if (forgotten > 0) account(d);
 }
 
+/** The response to request `rid`: the oldest pending packets, up to `maxResponseBytes`. */
 function respond(rid: Rid, d: ConnectionData): RequestOutcome {
-  const packets = d.outbox.pending();
-  if (packets.length > 0) d.sentUpTo = Math.max(d.sentUpTo, d.outbox.lastSeq);
-  return { kind: 'packets', rid, packets };
+  const packets = d.outbox.pending(d.maxResponseBytes - REPLY_ENVELOPE_BYTES);
+  let bytes = REPLY_ENVELOPE_BYTES;
+  for (const p of packets) bytes += p.bytes;
+  const budget = d.budget;
+  return { kind: 'packets', rid, response: { json: encodeRequestReply(rid, packets), bytes, written: () => budget.written(bytes) } };
 }
 
 function hold(ev: Extract<ConnectionEvent, { type: 'request' }>, d: ConnectionData, ctx: Ctx): void {
@@ -473,6 +566,7 @@ function lapse(d: ConnectionData, timer: 'waitTimer' | 'dietimer', state: Connec
 
 /** The state follows from the data: a held request, pending packets, or neither. */
 function settle(d: ConnectionData, _ctx: Ctx): T {
+  account(d);
   if (d.held) return { next: 'have_request', data: d };
   return { next: d.outbox.hasPending ? 'have_packet' : 'waiting', data: d };
 }

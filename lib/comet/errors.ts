@@ -41,6 +41,8 @@ export type LibraryErrorCode =
   | 'ERR_COMET_START_FAILED'
   /** `session.push` called after its `onMessage` returned (after an `await`). */
   | 'ERR_COMET_SESSION_CONTEXT_STALE'
+  /** `handlePacket`, `broadcast`, `session.push`: the packet's reply alone would exceed `maxResponseBytes`. */
+  | 'ERR_COMET_PACKET_TOO_LARGE'
   /** `Inbox.accept`: a rid that is not a positive safe integer. */
   | 'ERR_COMET_INVALID_RID'
   /** `new Outbox`: a `maxQueue` that is not a positive safe integer. */
@@ -56,6 +58,7 @@ const LIBRARY_CODES: Readonly<Record<LibraryErrorCode, true>> = {
   ERR_COMET_INVALID_OPTION: true,
   ERR_COMET_START_FAILED: true,
   ERR_COMET_SESSION_CONTEXT_STALE: true,
+  ERR_COMET_PACKET_TOO_LARGE: true,
   ERR_COMET_INVALID_RID: true,
   ERR_COMET_INVALID_MAX_QUEUE: true,
   ERR_COMET_INVALID_SEQ: true,

@@ -9,12 +9,36 @@
  */
 import { CometError } from './errors.js';
 import { asRid, type Rid } from './ids.js';
+import { textBytes } from './wire.js';
 
 /** How far (inclusive) a rid may be from the highest rid seen, in either direction. */
 export const RID_WINDOW = 16;
 
 /** The messages of one request, delivered together. */
 export type Batch = readonly unknown[];
+
+/**
+ * The messages of one request while they wait for a lower rid: their JSON text, parsed again when
+ * they are delivered. A parsed body can cost twenty times its text (64 KiB of nested `[]` parses
+ * into over a megabyte of arrays), so the inbox never keeps one parsed past its request. `bytes`
+ * is what it costs: the text, and {@link BATCH_OVERHEAD_BYTES}.
+ */
+export type EncodedBatch = { readonly json: string; readonly bytes: number };
+
+/** What a buffered batch costs beyond its text: its Map entry, its record and the string's header. */
+export const BATCH_OVERHEAD_BYTES = 96;
+
+/** Encode a request's messages for the buffer. They came from a JSON body, so they always encode. */
+export function encodeBatch(messages: Batch): EncodedBatch {
+  const json = JSON.stringify(messages);
+  return { json, bytes: textBytes(json) + BATCH_OVERHEAD_BYTES };
+}
+
+/**
+ * What {@link Inbox.accept} would do with a rid, without doing it: `deliver` (it is the next
+ * expected), `buffer` (a lower rid is missing), `duplicate` or `bad_rid`.
+ */
+export type RidFate = 'deliver' | 'buffer' | 'duplicate' | 'bad_rid';
 
 /**
  * Outcome of {@link Inbox.accept}:
@@ -54,7 +78,7 @@ const BAD_RID: InboxResult = Object.freeze({ kind: 'bad_rid' });
  * behind it, the inbox steps over the unreachable rids and delivers what follows. A conforming client
  * never triggers this; it keeps the buffer bounded against one that does.
  *
- * Memory: three fields per instance; the buffer Map exists only while a rid is waiting for a gap.
+ * Memory: four fields per instance; the buffer Map exists only while a rid is waiting for a gap.
  *
  * @example
  * ```ts
@@ -68,32 +92,48 @@ const BAD_RID: InboxResult = Object.freeze({ kind: 'bad_rid' });
 export class Inbox {
   #highest = 0;
   #next = 1;
-  #buffered: Map<number, Batch> | undefined = undefined;
+  #bytes = 0;
+  #buffered: Map<number, EncodedBatch> | undefined = undefined;
+
+  /** What {@link accept} would do with `rid`; changes nothing. */
+  peek(rid: Rid): RidFate {
+    // The window is checked before seen-ness: a rid that far away is rejected even if it was once
+    // seen, and it leaves no trace, so a wild rid cannot move the window.
+    if (Math.abs(rid - this.#highest) > RID_WINDOW) return 'bad_rid';
+    if (rid < this.#next || this.#buffered?.has(rid) === true) return 'duplicate';
+    return rid === this.#next ? 'deliver' : 'buffer';
+  }
 
   /**
    * Record request `rid` carrying `messages` and say what to deliver. See {@link InboxResult}.
-   * `messages` is kept by reference while buffered; the caller must not mutate it.
+   * Buffered messages are kept as their JSON text (`encoded` when the caller already made it for
+   * `messages`, to count its bytes first), and parsed again when delivered.
    *
    * @throws {InboxError} `ERR_COMET_INVALID_RID` if `rid` is not a positive safe integer (the wire
    *   decoder answers `400 bad_request` before that can happen).
    */
-  accept(rid: Rid, messages: readonly unknown[]): InboxResult {
+  accept(rid: Rid, messages: Batch, encoded?: EncodedBatch): InboxResult {
     if (!Number.isSafeInteger(rid) || rid < 1) {
       throw new CometError('ERR_COMET_INVALID_RID', `rid must be a positive integer, got ${String(rid)}`);
     }
-    // The window is checked before seen-ness: a rid that far away is rejected even if it was once
-    // seen, and it leaves no trace, so a wild rid cannot move the window.
-    if (Math.abs(rid - this.#highest) > RID_WINDOW) return BAD_RID;
-    if (rid < this.#next || this.#buffered?.has(rid) === true) return DUPLICATE;
-    if (rid > this.#highest) this.#highest = rid;
-
-    if (rid === this.#next) {
-      this.#next++;
-      return { kind: 'deliver', batches: this.#drain([messages]) };
+    switch (this.peek(rid)) {
+      case 'bad_rid':
+        return BAD_RID;
+      case 'duplicate':
+        return DUPLICATE;
+      case 'deliver':
+        this.#highest = Math.max(this.#highest, rid);
+        this.#next++;
+        return { kind: 'deliver', batches: this.#drain([messages]) };
+      case 'buffer': {
+        this.#highest = Math.max(this.#highest, rid);
+        const batch = encoded ?? encodeBatch(messages);
+        (this.#buffered ??= new Map()).set(rid, batch);
+        this.#bytes += batch.bytes;
+        const batches = this.#drain([]);
+        return batches.length === 0 ? BUFFERED : { kind: 'deliver', batches };
+      }
     }
-    (this.#buffered ??= new Map()).set(rid, messages);
-    const batches = this.#drain([]);
-    return batches.length === 0 ? BUFFERED : { kind: 'deliver', batches };
   }
 
   /**
@@ -109,7 +149,8 @@ export class Inbox {
       const batch = buffered.get(this.#next);
       if (batch !== undefined) {
         buffered.delete(this.#next);
-        batches.push(batch);
+        this.#bytes -= batch.bytes;
+        batches.push(JSON.parse(batch.json) as Batch);
       } else if (this.#next >= floor) {
         break;
       }
@@ -132,5 +173,10 @@ export class Inbox {
   /** Count of rids waiting for a lower rid (at most {@link RID_WINDOW}). */
   get bufferedCount(): number {
     return this.#buffered?.size ?? 0;
+  }
+
+  /** What the buffered messages cost: the sum of their batches' `bytes`. */
+  get bufferedBytes(): number {
+    return this.#bytes;
   }
 }

@@ -1,7 +1,8 @@
 /**
  * The packet outbox of one session (server -> client): seq numbering and ack bookkeeping of wire
- * contract v1. Pure data: no timers, no I/O. The connection FSM pushes application packets into it,
- * copies `pending()` into every response, and feeds it the `ack` of every request.
+ * contract v1. Pure data: no timers, no I/O. The connection FSM pushes application packets into it
+ * (encoded: each packet's data as JSON text, made once when it was pushed), takes the oldest
+ * pending ones into every response, up to a byte limit, and feeds it the `ack` of every request.
  *
  * Why packets stay until acked: a response can die in flight (socket closed, proxy dropped it) after
  * the server wrote it, so "written" never means "received". Only the client's `ack` proves receipt;
@@ -10,17 +11,12 @@
  */
 import { CometError } from './errors.js';
 import { asSeq, type Seq } from './ids.js';
-import type { Packet } from './wire.js';
+import type { EncodedData, EncodedPacket } from './wire.js';
 
-export type { Packet };
+export type { EncodedPacket };
 
 /** Unacked packets a session may hold before `push` answers `overloaded` (contract: `503 overloaded`). */
 export const DEFAULT_MAX_QUEUE = 1000;
-
-/**
- * One packet as it goes on the wire: `{"seq": N, "data": ...}`.
- * (lib/comet/wire.ts may define the same shape; the two are to be unified.)
- */
 
 /** Result of {@link Outbox.push}: the seq assigned, or `overloaded` when the queue is full. */
 export type PushResult = { readonly ok: true; readonly seq: Seq } | { readonly ok: false; readonly code: 'overloaded' };
@@ -40,7 +36,7 @@ export type OutboxError = CometError & { readonly code: OutboxErrorCode };
 const OVERLOADED: PushResult = Object.freeze({ ok: false, code: 'overloaded' });
 // One shared empty snapshot: most sessions have nothing pending most of the time, and each
 // response asks, so an idle poll must not allocate.
-const NO_PACKETS: readonly Packet[] = Object.freeze([]);
+const NO_PACKETS: readonly EncodedPacket[] = Object.freeze([]);
 
 function outboxError(code: OutboxErrorCode, message: string): OutboxError {
   return new CometError(code, message) as OutboxError;
@@ -49,21 +45,24 @@ function outboxError(code: OutboxErrorCode, message: string): OutboxError {
 /**
  * Unacked packets of one session, in seq order. Seqs start at 1, go up by 1 per accepted packet and
  * are never reused (an `overloaded` push consumes no seq). A re-sent seq carries the same data:
- * packets are frozen when pushed, and `data` is kept by reference, so the application must not
- * mutate an object after pushing it.
+ * a packet is kept as the JSON text of its data, encoded when it was pushed, and frozen, so what
+ * goes out again under a seq is byte for byte what went out the first time (and the application
+ * may change its object after pushing it). Its memory is its `bytes`, counted in {@link bytes}.
  *
- * Memory: four fields per instance; the packet array exists only while something is unacked
+ * Memory: five fields per instance; the packet array exists only while something is unacked
  * (up to 19,000 sessions share a process, most of them idle).
  *
  * @example
  * ```ts
  * const outbox = new Outbox({ maxQueue: 2 });
- * outbox.push('a');                // { ok: true, seq: 1 }
- * outbox.push('b');                // { ok: true, seq: 2 }
- * outbox.push('c');                // { ok: false, code: 'overloaded' }: nothing dropped
- * outbox.pending();                // [{ seq: 1, data: 'a' }, { seq: 2, data: 'b' }]
+ * const enc = (x: unknown) => { const json = JSON.stringify(x); return { json, bytes: textBytes(json) + PACKET_OVERHEAD_BYTES }; };
+ * outbox.push(enc('a'));           // { ok: true, seq: 1 }
+ * outbox.push(enc('b'));           // { ok: true, seq: 2 }
+ * outbox.push(enc('c'));           // { ok: false, code: 'overloaded' }: nothing dropped
+ * outbox.pending();                // [{ seq: 1, json: '"a"', … }, { seq: 2, json: '"b"', … }]
+ * outbox.pending(80);              // [{ seq: 1, json: '"a"', … }]: the oldest, up to 80 bytes
  * outbox.ack(asSeq(1));            // client got seq 1
- * outbox.pending();                // [{ seq: 2, data: 'b' }]: resent until acked
+ * outbox.pending();                // [{ seq: 2, json: '"b"', … }]: resent until acked
  * ```
  */
 export class Outbox {
@@ -71,8 +70,9 @@ export class Outbox {
   readonly maxQueue: number;
   #lastSeq = 0;
   #acked = 0;
+  #bytes = 0;
   // Invariant: holds exactly seqs #acked+1 .. #lastSeq; undefined when that range is empty.
-  #queue: Packet[] | undefined = undefined;
+  #queue: EncodedPacket[] | undefined = undefined;
 
   /** @throws {OutboxError} `ERR_COMET_INVALID_MAX_QUEUE` if `maxQueue` is not a positive safe integer. */
   constructor(options: OutboxOptions = {}) {
@@ -88,11 +88,22 @@ export class Outbox {
    * (`{ ok: false, code: 'overloaded' }`) rather than an older one dropped: dropping would break
    * "nothing is lost", refusing lets the application see the slow client.
    */
-  push(data: unknown): PushResult {
-    if (this.#lastSeq - this.#acked >= this.maxQueue) return OVERLOADED;
+  push(data: EncodedData): PushResult {
+    if (this.isFull) return OVERLOADED;
+    return { ok: true, seq: this.pushPastBound(data) };
+  }
+
+  /**
+   * Queue `data` under the next seq even when `maxQueue` packets are unacked. For what the
+   * application pushes in answer to a message already accepted: refusing it would lose it, and
+   * the caller bounds the overshoot instead (the FSM takes no new messages while the queue is full,
+   * so it goes over by what one request's messages push, at most).
+   */
+  pushPastBound(data: EncodedData): Seq {
     const seq = asSeq(++this.#lastSeq);
-    (this.#queue ??= []).push(Object.freeze({ seq, data }));
-    return { ok: true, seq };
+    (this.#queue ??= []).push(Object.freeze({ seq, json: data.json, bytes: data.bytes }));
+    this.#bytes += data.bytes;
+    return seq;
   }
 
   /**
@@ -112,16 +123,36 @@ export class Outbox {
     if (target <= this.#acked) return;
     const forgotten = target - this.#acked;
     this.#acked = target;
-    if (target === this.#lastSeq) this.#queue = undefined;
-    else this.#queue?.splice(0, forgotten);
+    if (target === this.#lastSeq) {
+      this.#queue = undefined;
+      this.#bytes = 0;
+      return;
+    }
+    const gone = this.#queue?.splice(0, forgotten) ?? [];
+    for (const p of gone) this.#bytes -= p.bytes;
   }
 
   /**
-   * Every unacked packet, in seq order: what the next response carries. A snapshot: later pushes and
-   * acks do not change an array already returned, so it can be serialised after the FSM moved on.
+   * The oldest unacked packets, in seq order, as many as fit in `maxBytes` (their `bytes` summed),
+   * but always the oldest one: what the next response carries, so a response costs O(limit), not
+   * O(queue); the rest go in the next one. Without `maxBytes`, every unacked packet. A snapshot:
+   * later pushes and acks do not change an array already returned.
    */
-  pending(): readonly Packet[] {
-    return this.#queue === undefined ? NO_PACKETS : this.#queue.slice();
+  pending(maxBytes = Infinity): readonly EncodedPacket[] {
+    const queue = this.#queue;
+    if (queue === undefined) return NO_PACKETS;
+    if (maxBytes >= this.#bytes) return queue.slice();
+    let n = 0;
+    for (let sum = 0; n < queue.length; n++) {
+      sum += (queue[n] as EncodedPacket).bytes;
+      if (sum > maxBytes && n > 0) break;
+    }
+    return queue.slice(0, n);
+  }
+
+  /** What the unacked packets cost: the sum of their `bytes`. */
+  get bytes(): number {
+    return this.#bytes;
   }
 
   /** True when at least one packet is unacked (the FSM answers a request at once). */

@@ -38,6 +38,37 @@ export type DecodeResult =
 /** One packet pushed by the application, numbered per session from 1. */
 export type Packet = { readonly seq: Seq; readonly data: unknown };
 
+/**
+ * Application data encoded once, when it is pushed: its JSON text, and what that text costs in
+ * memory. Every response splices the text in as it is, so no response re-encodes a queue.
+ */
+export type EncodedData = { readonly json: string; readonly bytes: number };
+
+/** A queued packet: its seq and its data's JSON text. `bytes` is what it costs the session. */
+export type EncodedPacket = { readonly seq: Seq; readonly json: string; readonly bytes: number };
+
+/**
+ * What a queued packet costs beyond its text: the V8 object holding it and the string's header
+ * (about 56 bytes), and at least what it adds to a reply on the wire (`{"seq":N,"data":…},`, at
+ * most 33 bytes). So a reply never costs more than {@link REPLY_ENVELOPE_BYTES} plus its packets'
+ * `bytes`.
+ */
+export const PACKET_OVERHEAD_BYTES = 64;
+
+/** A reply's own envelope, `{"rid":N,"packets":[…]}`, at its longest (a 16-digit rid). */
+export const REPLY_ENVELOPE_BYTES = 37;
+
+/**
+ * What a string costs in memory, and an upper bound on its UTF-8 size on the wire. V8 keeps a
+ * string of Latin-1 characters in one byte per character and any other string in two; its UTF-8
+ * form takes 1 to 3 bytes per UTF-16 unit. An all-ASCII string costs its length either way; any
+ * other is counted at the larger of the two.
+ */
+export function textBytes(text: string): number {
+  const utf8 = Buffer.byteLength(text, 'utf8');
+  return utf8 === text.length ? utf8 : Math.max(utf8, 2 * text.length);
+}
+
 /** Body of `200` to a setup. `wait` and `inactivity` are in milliseconds. */
 export type SetupReply = { readonly sid: Sid; readonly wait: number; readonly inactivity: number };
 
@@ -192,11 +223,18 @@ export function encodeSetupReply(reply: SetupReply): string {
 }
 
 /**
- * Serialise a request/terminate reply. Packet `data` is application data: a BigInt or a cycle in
- * it makes `JSON.stringify` throw, so validate data when it is pushed, not here.
+ * Serialise a request/terminate reply from packets encoded when they were pushed: their texts are
+ * spliced in, never parsed or stringified again, so a reply costs the size of its packets, not
+ * the work of encoding them. Its text is exactly `JSON.stringify({rid, packets})` of the decoded
+ * packets.
  */
-export function encodeRequestReply(reply: RequestReply): string {
-  return JSON.stringify(reply);
+export function encodeRequestReply(rid: Rid, packets: readonly EncodedPacket[]): string {
+  let json = `{"rid":${rid},"packets":[`;
+  for (let i = 0; i < packets.length; i++) {
+    const p = packets[i] as EncodedPacket;
+    json += `${i === 0 ? '' : ','}{"seq":${p.seq},"data":${p.json}}`;
+  }
+  return `${json}]}`;
 }
 
 /** Serialise an error reply. */
@@ -205,16 +243,29 @@ export function encodeErrorReply(reply: ErrorReply): string {
 }
 
 /**
- * Packet data must survive JSON.stringify: a packet that cannot be encoded would break every
- * later response of its session (it is resent until acked), so refuse it up front.
- * @throws CometError `bad_request` when `data` cannot be encoded.
+ * Encode packet data, once, when it is pushed; the text is what the packet costs and what every
+ * response splices in. A packet that cannot be encoded, or whose reply alone would be longer than
+ * `maxResponseBytes`, would break every later response of its session (it is resent until acked),
+ * so it is refused here, never queued.
+ *
+ * @throws CometError `bad_request` (a BigInt, a cycle, undefined, a function, a symbol),
+ *   `ERR_COMET_PACKET_TOO_LARGE` (too long for one response, or for a string at all).
  */
-export function assertSendable(data: unknown): void {
-  let encoded: string | undefined;
+export function assertSendable(data: unknown, maxResponseBytes = Infinity): EncodedData {
+  let json: string | undefined;
   try {
-    encoded = JSON.stringify(data);
+    json = JSON.stringify(data);
   } catch (err) {
+    // V8 refuses to build a string past its length limit (about 512 MiB): too large, not malformed.
+    if (err instanceof RangeError && /string length/i.test(err.message)) throw tooLarge(maxResponseBytes);
     throw new CometError('bad_request', `packet data is not JSON-serialisable: ${err instanceof Error ? err.message : String(err)}`);
   }
-  if (encoded === undefined) throw new CometError('bad_request', 'packet data is not JSON-serialisable (undefined, a function or a symbol)');
+  if (json === undefined) throw new CometError('bad_request', 'packet data is not JSON-serialisable (undefined, a function or a symbol)');
+  const bytes = textBytes(json) + PACKET_OVERHEAD_BYTES;
+  if (REPLY_ENVELOPE_BYTES + bytes > maxResponseBytes) throw tooLarge(maxResponseBytes);
+  return { json, bytes };
+}
+
+function tooLarge(maxResponseBytes: number): CometError {
+  return new CometError('ERR_COMET_PACKET_TOO_LARGE', `packet data is too large for one response (maxResponseBytes ${maxResponseBytes})`);
 }

@@ -13,7 +13,7 @@ import type { Logger } from '../otp/logger.js';
 import { readJsonBodyThen } from './body.js';
 import { requestUrl } from './request_url.js';
 import { allowedMethods, applyCors, handlePreflight, type CorsOption } from './cors.js';
-import { sendError, sendJson } from './respond.js';
+import { sendError, sendJson, sendJsonText } from './respond.js';
 
 /** The endpoint path of wire contract v1. */
 export const DEFAULT_PATH = '/comet';
@@ -98,13 +98,25 @@ function answer(api: CometApi, opts: HandlerOptions, res: ServerResponse, body: 
   return api.handleJson(body, watch(res)).then(
     (reply) => {
       inFlight?.delete(res);
-      sendJson(res, reply.status, reply.body);
+      if (!('json' in reply)) sendJson(res, reply.status, reply.body);
+      else if (sendJsonText(res, reply.status, reply.json)) untilFlushed(res, reply.written());
     },
     (err: unknown) => {
       inFlight?.delete(res);
       throw err;
     },
   );
+}
+
+/** Report when a written response's bytes left the process (or never will): `release` once, on
+ *  'finish' (handed to the socket) or 'close' (the socket died first). The budget is not ours. */
+function untilFlushed(res: ServerResponse, release: () => void): void {
+  if (res.writableFinished || res.destroyed) {
+    release();
+    return;
+  }
+  res.once('finish', release);
+  res.once('close', release);
 }
 
 /** `{active, once}` -> `{tcp_closed, Socket}`: the response closed before it was finished. */

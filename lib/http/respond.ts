@@ -82,6 +82,16 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 }
 
 /**
+ * Send `json`, a JSON text already encoded (a request's reply, spliced from its packets' texts), as
+ * {@link sendJson} sends a body. Returns false, writing nothing, when the response was already
+ * answered or its socket is gone.
+ */
+export function sendJsonText(res: ServerResponse, status: number, json: string): boolean {
+  if (!isWritable(res)) return false;
+  return writeJson(res, status, json, undefined, false);
+}
+
+/**
  * Send the error reply `{"error": code, "message": message}` with the status of `code`
  * ({@link HTTP_STATUS}). `message` goes to the client as is: never put a stack trace or request
  * data in it. A `405` carries `Allow: POST` unless `headers` gives another `Allow`. A `413`
