@@ -31,7 +31,7 @@ import { DEFAULT_MAX_BODY_BYTES } from './http/body.js';
 import { DEFAULT_CORS, type CorsOption } from './http/cors.js';
 import { createHandler, DEFAULT_PATH, pathnameOf, type CometHandler } from './http/handler.js';
 import { HeldPolls } from './http/held_polls.js';
-import { applyHttpTimeouts, closeHttpServer, KEEP_ALIVE_TIMEOUT_MS } from './http/http_server.js';
+import { applyHttpTimeouts, closeHttpServer, deferContinue, KEEP_ALIVE_TIMEOUT_MS } from './http/http_server.js';
 import { DEFAULT_HEALTH_PATH, DEFAULT_METRICS_PATH, serveOps } from './http/ops.js';
 
 export interface CometServerOptions extends SessionHooks {
@@ -203,6 +203,7 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
     listen(port = 0, host = '127.0.0.1') {
       const server = http.createServer(handler);
       applyHttpTimeouts(server, wait);
+      deferContinue(server, path);
       server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
       httpServer = server;
       return new Promise((resolve, reject) => {

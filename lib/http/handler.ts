@@ -12,7 +12,7 @@ import type { CometApi, SocketWatch } from '../comet/api.js';
 import type { Logger } from '../otp/logger.js';
 import { readJsonBodyThen } from './body.js';
 import { allowedMethods, applyCors, handlePreflight, type CorsOption } from './cors.js';
-import { sendError, sendJson } from './respond.js';
+import { isWritable, sendError, sendJson } from './respond.js';
 
 /** The endpoint path of wire contract v1. */
 export const DEFAULT_PATH = '/comet';
@@ -78,7 +78,9 @@ function serve(api: CometApi, opts: HandlerOptions, req: IncomingMessage, res: S
     answer(api, opts, res, pre.value)?.catch(failed);
     return;
   }
-  readJsonBodyThen(req, { maxBytes: opts.maxBodyBytes }, (err, parsed) => {
+  // `beforeRead` runs once the headers have passed every check that needs no body: a client
+  // that sent `Expect: 100-continue` gets the 405/413/415 instead of a `100 Continue` first.
+  readJsonBodyThen(req, { maxBytes: opts.maxBodyBytes, beforeRead: () => continueIfExpected(req, res) }, (err, parsed) => {
     try {
       if (parsed === undefined) failed(err);
       else if (parsed.ok) answer(api, opts, res, parsed.value)?.catch(failed);
@@ -87,6 +89,20 @@ function serve(api: CometApi, opts: HandlerOptions, req: IncomingMessage, res: S
       failed(e);
     }
   });
+}
+
+/**
+ * Send `100 Continue` to a client that waits for it before sending its body. node:http sends it
+ * on its own unless the server listens to `checkContinue` (what `listen()` does, and what an
+ * embedder does with `server.on('checkContinue', comet.handler)`); then it is ours to send, and
+ * only once the headers have been judged. `_sent100` is node's own flag: a 100 already sent
+ * (node's automatic one) is not sent twice.
+ */
+function continueIfExpected(req: IncomingMessage, res: ServerResponse): void {
+  const expect = req.headers.expect;
+  if (expect === undefined || expect.toLowerCase() !== '100-continue') return;
+  if ((res as ServerResponse & { _sent100?: boolean })._sent100 === true || !isWritable(res)) return;
+  res.writeContinue();
 }
 
 /** Hand the decoded body to `handleJson` and write what comes back. */
@@ -131,9 +147,24 @@ function preParsedBody(req: IncomingMessage): { ok: true; value: unknown } | und
   return (r._body === true || 'body' in r) && r.readableEnded ? { ok: true, value: r.body } : undefined;
 }
 
-/** The path of a request URL, without its query. */
+/**
+ * The path of a request-target, without its query. Takes the origin-form (`/comet?x`) and the
+ * absolute-form (`http://host/comet`, RFC 9112 3.2.2), which a server must accept although only
+ * proxies are asked to send it; node passes the target through as it came.
+ */
 export function pathnameOf(url: string | undefined): string {
   if (url === undefined) return '/';
-  const q = url.indexOf('?');
-  return q === -1 ? url : url.slice(0, q);
+  let start = 0;
+  if (url.charCodeAt(0) !== 0x2f /* / */) {
+    const scheme = url.indexOf('://');
+    if (scheme <= 0) return url; // asterisk-form (`*`) or junk: matches no path of ours
+    // The authority ends at the first '/', '?' or '#'; no path at all means '/'.
+    let end = scheme + 3;
+    while (end < url.length && url[end] !== '/' && url[end] !== '?' && url[end] !== '#') end++;
+    if (end === url.length || url[end] !== '/') return '/';
+    start = end;
+  }
+  let stop = url.indexOf('?', start);
+  if (stop === -1) stop = url.indexOf('#', start);
+  return stop === -1 ? url.slice(start) : url.slice(start, stop);
 }
