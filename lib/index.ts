@@ -19,3 +19,5 @@ export { createHandler, DEFAULT_PATH, type CometHandler } from './http/handler.j
 export { applyHttpTimeouts, closeHttpServer, CLOSE_GRACE_MS } from './http/http_server.js';
 export type { CorsOption } from './http/cors.js';
 export type { Logger } from './otp/logger.js';
+export { DEFAULT_LOG_THROTTLE_MS, throttleLogger, type LogThrottleOptions, type ThrottledLogger } from './otp/log_throttle.js';
+export { SID_TAG_LENGTH, sidTag } from './comet/sid_tag.js';

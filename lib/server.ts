@@ -13,6 +13,7 @@ import type { Registry } from 'prom-client';
 import { systemClock, type Clock } from './otp/clock.js';
 import { describe, type ExitReason } from './otp/errors.js';
 import { nullLogger, type Logger } from './otp/logger.js';
+import { throttleLogger } from './otp/log_throttle.js';
 import { startSystem, stopSystem } from './otp/nact.js';
 import { shutdown, type Pid } from './otp/proc_lib.js';
 import { clearRegistry } from './otp/registry.js';
@@ -124,6 +125,8 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
     sessions: () => sessions.size, held: () => held.size, stats,
   }, options.metrics?.registry);
   const logger = metrics ? metrics.countRestarts(baseLogger) : baseLogger;
+  // What clients' traffic can make the server say, one line per kind per interval with a count.
+  const warnings = throttleLogger(logger, options.clock ? { clock: options.clock } : {});
 
   // The tree.
   const system = startSystem();
@@ -135,7 +138,7 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
   };
   const started = await startCometSup(system, {
     connection: {
-      wait, inactivity, maxQueue, hooks, logger, stats,
+      wait, inactivity, maxQueue, hooks, stats, logger: warnings,
       ...(options.fault ? { fault: options.fault } : {}),
     },
     sessions,
@@ -163,7 +166,7 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
 
   // The handler: the ops endpoints, then the comet endpoint.
   const cometHandler = createHandler(api, {
-    path, maxBodyBytes, logger,
+    path, maxBodyBytes, logger: warnings,
     cors: options.cors ?? DEFAULT_CORS,
     isClosing: () => closing,
     inFlight: held,
@@ -191,6 +194,7 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
     else await endSessions();
     clearRegistry(system);
     stopSystem(system);
+    warnings.flush();
   }
 
   return {

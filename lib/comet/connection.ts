@@ -36,6 +36,7 @@ import { Outbox, type PushResult } from './outbox.js';
 import { CometError } from './errors.js';
 import { assertSendable, type Packet } from './wire.js';
 import type { ConnectionStats } from './stats.js';
+import { sidTag } from './sid_tag.js';
 
 // ---------------------------------------------------------------------------------------------
 // Types: states, events, replies
@@ -110,6 +111,8 @@ export interface ConnectionConfig {
   readonly inactivity: number;
   readonly maxQueue: number;
   readonly hooks: SessionHooks;
+  /** Where a session's warnings go; give it a throttled logger (lib/otp/log_throttle.ts): a
+   *  client can make a session warn once per message it sends. */
   readonly logger: Logger;
   /** Told when a connection starts and ends (the server's session table, metrics). */
   readonly onStarted?: (sid: Sid, fsm: FsmRef<ConnectionEvent>) => void;
@@ -131,6 +134,8 @@ interface Held {
 /** The FSM's data. Mutated in place: one record per session, thousands of sessions. */
 export interface ConnectionData {
   readonly sid: Sid;
+  /** What stands for the sid in log lines (sid_tag.ts): never log the sid itself. */
+  readonly tag: string;
   readonly config: ConnectionConfig;
   readonly outbox: Outbox;
   readonly inbox: Inbox;
@@ -165,7 +170,7 @@ export function connectionName(sid: Sid): string {
 export const connection: GenFsm<{ sid: Sid; config: ConnectionConfig }, ConnectionState, ConnectionData, ConnectionEvent> = {
   init({ sid, config }, ctx) {
     const data: ConnectionData = {
-      sid, config,
+      sid, tag: sidTag(sid), config,
       outbox: new Outbox({ maxQueue: config.maxQueue }),
       inbox: new Inbox(),
       held: undefined, waitTimer: undefined, dietimer: undefined, idleSince: 0, sentUpTo: 0,
@@ -316,7 +321,7 @@ function packet(ev: Extract<ConnectionEvent, { type: 'packet' }>, d: ConnectionD
   const pushed = pushPacket(ev.data, d, ctx);
   if (ev.from) ctx.reply(ev.from, pushed.ok ? { ok: true, seq: pushed.seq } : { ok: false, code: 'overloaded' });
   // A broadcast has nobody to tell: say it here rather than drop the packet silently.
-  else if (!pushed.ok) d.config.logger.warn({ sid: d.sid, queued: d.outbox.size }, 'packet refused: queue full');
+  else if (!pushed.ok) d.config.logger.warn({ session: d.tag, queued: d.outbox.size }, 'packet refused: queue full');
   return settle(d, ctx);
 }
 
@@ -500,7 +505,7 @@ function callHook<A extends unknown[]>(
 }
 
 function reportHook(d: ConnectionData, hook: keyof SessionHooks, err: unknown): void {
-  d.config.logger.error({ sid: d.sid, hook, err: err instanceof Error ? err.message : String(err) }, 'application hook failed');
+  d.config.logger.error({ session: d.tag, hook, err: err instanceof Error ? err.message : String(err) }, 'application hook failed');
 }
 
 function maybeFault(d: ConnectionData, ev: ConnectionEvent): void {
