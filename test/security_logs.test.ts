@@ -8,6 +8,7 @@ import type { Test } from 'tap';
 import type { CometServer, Logger, Sid } from '../lib/index.js';
 import { sidTag, throttleLogger } from '../lib/index.js';
 import { ManualClock } from '../lib/otp/clock.js';
+import { isOtpError } from '../lib/otp/errors.js';
 import { startChatServer } from '../examples/chat/server.js';
 import { post, setup } from './fixtures/http.js';
 
@@ -47,7 +48,16 @@ void t.test('a chat flood against 200 idle sessions: a bounded log, no full sid 
   t.equal(r.status, 200, 'the flood is accepted');
   // A broadcast is a cast into every session's mailbox: a push sent after it is handled after
   // it, so once every push is answered, every broadcast has been.
-  await Promise.allSettled(sids.map((sid) => comet.handlePacket(sid, 'sync')));
+  // (A push refused for its full queue answers too; one that timed out on a busy machine is
+  // asked again, until every mailbox has been worked through.)
+  let pending = sids;
+  for (let round = 0; round < 20 && pending.length > 0; round++) {
+    const results = await Promise.allSettled(pending.map((sid) => comet.handlePacket(sid, 'sync')));
+    pending = pending.filter((_, i) => {
+      const r = results[i];
+      return r?.status === 'rejected' && isOtpError(r.reason) && r.reason.code === 'ERR_OTP_TIMEOUT';
+    });
+  }
   const logged = (): number => lines.reduce((n, l) => n + l.length + 1, 0);
   const queueFull = lines.filter((l) => l.includes('"packet refused: queue full"'));
   t.ok(queueFull.length >= 1, 'the refused broadcasts are logged');
@@ -57,6 +67,7 @@ void t.test('a chat flood against 200 idle sessions: a bounded log, no full sid 
 
   await comet.close();
   t.ok(lines.some((l) => /"repeated":\d{5,}/.test(l)), 'on close, the count of the refusals not written is (hundreds of thousands)');
+  if (logged() > LOG_BOUND_BYTES) t.comment(lines.slice(0, 20).join("\n"));
   t.ok(logged() <= LOG_BOUND_BYTES, `the log stays under ${LOG_BOUND_BYTES} bytes (${logged()})`);
   const leaks = lines.filter((line) => sids.some((sid) => line.includes(sid)));
   t.same(leaks.slice(0, 3), [], `no log line carries a full sid (${leaks.length} do)`);
