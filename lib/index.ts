@@ -21,3 +21,6 @@ export type { CorsOption } from './http/cors.js';
 export type { Logger } from './otp/logger.js';
 export { DEFAULT_LOG_THROTTLE_MS, throttleLogger, type LogThrottleOptions, type ThrottledLogger } from './otp/log_throttle.js';
 export { SID_TAG_LENGTH, sidTag } from './comet/sid_tag.js';
+export {
+  DEFAULT_MAX_SESSIONS_PER_CLIENT, DEFAULT_SETUP_RATE_PER_CLIENT, TOO_MANY_SESSIONS_RETRY_AFTER_S, clientKey,
+} from './comet/client_limits.js';

@@ -18,6 +18,7 @@ import { startSystem, stopSystem } from './otp/nact.js';
 import { shutdown, type Pid } from './otp/proc_lib.js';
 import { clearRegistry } from './otp/registry.js';
 import { createCometApi, DEFAULT_MAX_SESSIONS, type CometApi } from './comet/api.js';
+import { ClientLimits, DEFAULT_MAX_SESSIONS_PER_CLIENT, DEFAULT_SETUP_RATE_PER_CLIENT } from './comet/client_limits.js';
 import { sessionIdServer, startCometSup } from './comet/comet_sup.js';
 import { DEFAULT_INACTIVITY_MS, DEFAULT_WAIT_MS, type ConnectionEvent, type SessionHooks } from './comet/connection.js';
 import { CometError } from './comet/errors.js';
@@ -44,6 +45,15 @@ export interface CometServerOptions extends SessionHooks {
   readonly maxSessions?: number;
   /** Unacked packets per session before `handlePacket` rejects with `overloaded`. */
   readonly maxQueue?: number;
+  /** Live sessions one client address (IPv6: one /64) may hold; beyond, setups get
+   *  `429 too_many_sessions`. Default {@link DEFAULT_MAX_SESSIONS_PER_CLIENT}; 0: no limit. */
+  readonly maxSessionsPerClient?: number;
+  /** Setups a second one client address may make; beyond, `429 rate_limited`. Default
+   *  {@link DEFAULT_SETUP_RATE_PER_CLIENT}; 0: no limit. */
+  readonly setupRatePerClient?: number;
+  /** Count clients by the last `X-Forwarded-For` entry, not the socket's address. Only behind
+   *  a proxy that sets that header: otherwise any client names its own address. Default false. */
+  readonly trustProxy?: boolean;
   /** CORS origins allowed to call the endpoint (default: none). */
   readonly cors?: CorsOption;
   /** A pino-compatible logger (default: silent). */
@@ -113,7 +123,12 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
   const path = options.path ?? DEFAULT_PATH;
   const clock: Clock = options.clock ?? systemClock;
 
-  const sessions = new SessionTable();
+  const clientLimits = new ClientLimits({
+    maxSessionsPerClient: nonNegative('maxSessionsPerClient', options.maxSessionsPerClient ?? DEFAULT_MAX_SESSIONS_PER_CLIENT),
+    setupRatePerClient: nonNegative('setupRatePerClient', options.setupRatePerClient ?? DEFAULT_SETUP_RATE_PER_CLIENT),
+    now: () => clock.now(),
+  });
+  const sessions = new SessionTable((sid) => clientLimits.ended(sid));
   const held = new HeldPolls();
   let closing = false;
   let fatal = false;
@@ -162,12 +177,13 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
   }
   const top: Pid<never> = started.ok;
   const router = localRouter(system);
-  const api = createCometApi({ system, router, sessions, wait, inactivity, maxSessions, clock, isClosing: () => closing });
+  const api = createCometApi({ system, router, sessions, wait, inactivity, maxSessions, clock, clientLimits, isClosing: () => closing });
 
   // The handler: the ops endpoints, then the comet endpoint.
   const cometHandler = createHandler(api, {
     path, maxBodyBytes, logger: warnings,
     cors: options.cors ?? DEFAULT_CORS,
+    trustProxy: options.trustProxy ?? false,
     isClosing: () => closing,
     inFlight: held,
   });
@@ -238,6 +254,13 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
       return (closed ??= close());
     },
   };
+}
+
+function nonNegative(name: string, v: number): number {
+  if (!Number.isSafeInteger(v) || v < 0) {
+    throw new CometError('ERR_COMET_INVALID_OPTION', `option ${name} must be an integer >= 0 (0: no limit), got ${String(v)}`);
+  }
+  return v;
 }
 
 function positive(name: string, v: number): number {

@@ -30,6 +30,10 @@ export interface HandlerOptions {
   readonly logger: Logger;
   /** True once the server is closing: new requests get `503 shutting_down`. */
   readonly isClosing: () => boolean;
+  /** Take the client's address from the last `X-Forwarded-For` entry (the one the proxy in
+   *  front appended) instead of the socket. Only behind a proxy that sets it: without one, any
+   *  client can claim any address and escape per-client limits. Default false. */
+  readonly trustProxy?: boolean;
   /** Told of every response to a request frame while it is in flight (the test hook `dropHeldPoll`). */
   readonly inFlight?: { add(res: ServerResponse, body: unknown): void; delete(res: ServerResponse): void };
 }
@@ -110,10 +114,11 @@ function answer(api: CometApi, opts: HandlerOptions, res: ServerResponse, body: 
   if (res.destroyed) return undefined; // the client left while we read its body
   const inFlight = opts.inFlight;
   inFlight?.add(res, body);
-  return api.handleJson(body, watch(res)).then(
+  return api.handleJson(body, watch(res, clientAddress(res.req, opts.trustProxy === true))).then(
     (reply) => {
       inFlight?.delete(res);
-      sendJson(res, reply.status, reply.body);
+      const retryAfter = 'retryAfter' in reply ? reply.retryAfter : undefined;
+      sendJson(res, reply.status, reply.body, retryAfter === undefined ? undefined : { 'Retry-After': String(retryAfter) });
     },
     (err: unknown) => {
       inFlight?.delete(res);
@@ -122,9 +127,26 @@ function answer(api: CometApi, opts: HandlerOptions, res: ServerResponse, body: 
   );
 }
 
+/**
+ * The client's address: the socket's peer, or behind a trusted proxy the last `X-Forwarded-For`
+ * entry, which the proxy appended (the entries before it are whatever the client sent).
+ */
+export function clientAddress(req: IncomingMessage, trustProxy: boolean): string | undefined {
+  if (trustProxy) {
+    const header = req.headers['x-forwarded-for'];
+    const value = Array.isArray(header) ? header[header.length - 1] : header;
+    if (value !== undefined) {
+      const last = value.slice(value.lastIndexOf(',') + 1).trim();
+      if (last !== '') return last;
+    }
+  }
+  return req.socket.remoteAddress;
+}
+
 /** `{active, once}` -> `{tcp_closed, Socket}`: the response closed before it was finished. */
-function watch(res: ServerResponse): SocketWatch {
+function watch(res: ServerResponse, peer: string | undefined): SocketWatch {
   return {
+    ...(peer === undefined ? {} : { peer }),
     onClosed(cb) {
       if (res.destroyed && !res.writableFinished) {
         // Already gone: tell the FSM after the request event it is about to receive.
