@@ -29,6 +29,9 @@ export const FLAGS = {
   'max-sessions': { type: 'string', env: 'COMET_MAX_SESSIONS' },
   'max-queue': { type: 'string', env: 'COMET_MAX_QUEUE' },
   'max-body': { type: 'string', env: 'COMET_MAX_BODY' },
+  'max-sessions-per-client': { type: 'string', env: 'COMET_MAX_SESSIONS_PER_CLIENT' },
+  'setup-rate-per-client': { type: 'string', env: 'COMET_SETUP_RATE_PER_CLIENT' },
+  'trust-proxy': { type: 'boolean', env: 'COMET_TRUST_PROXY' },
   fault: { type: 'string', env: 'COMET_FAULT_MS' },
   'fault-session-ids': { type: 'string', env: 'COMET_FAULT_SESSION_IDS_MS' },
 } as const;
@@ -46,6 +49,9 @@ export const USAGE = `Options (flag, or environment variable):
   --max-sessions N    COMET_MAX_SESSIONS   setups beyond this get 503 (default 20000)
   --max-queue N       COMET_MAX_QUEUE      unacked packets per session (default 1000)
   --max-body BYTES    COMET_MAX_BODY       request body limit (default 65536)
+  --max-sessions-per-client N  COMET_MAX_SESSIONS_PER_CLIENT  live sessions per client address, beyond: 429 (default 100; 0: off)
+  --setup-rate-per-client N    COMET_SETUP_RATE_PER_CLIENT    setups per second per client address, beyond: 429 (default 20; 0: off)
+  --trust-proxy       COMET_TRUST_PROXY=1  count clients by the last X-Forwarded-For entry (only behind a proxy that sets it)
   --fault MS          COMET_FAULT_MS       crash one session's FSM every MS (fault injection; off)
   --fault-session-ids MS  COMET_FAULT_SESSION_IDS_MS  crash the session-id server every MS (off)
   --help                                   this text
@@ -102,6 +108,9 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv, def
     ...opt('maxSessions', int('max-sessions', 1)),
     ...opt('maxQueue', int('max-queue', 1)),
     ...opt('maxBodyBytes', int('max-body', 2)),
+    ...opt('maxSessionsPerClient', int('max-sessions-per-client', 0)),
+    ...opt('setupRatePerClient', int('setup-rate-per-client', 0)),
+    ...(values['trust-proxy'] === true || env.COMET_TRUST_PROXY === '1' ? { trustProxy: true } : {}),
   };
   const config: ServerConfig = {
     port: int('port', 0, 65_535) ?? defaultPort,

@@ -10,7 +10,7 @@ import { sidTag, throttleLogger } from '../lib/index.js';
 import { ManualClock } from '../lib/otp/clock.js';
 import { isOtpError } from '../lib/otp/errors.js';
 import { startChatServer } from '../examples/chat/server.js';
-import { post, setup } from './fixtures/http.js';
+import { MANY_CLIENTS_ON_LOOPBACK, post, setup } from './fixtures/http.js';
 
 const IDLE_SESSIONS = 200;
 /** Bytes of log this whole attack may write: far below the input (64 KiB), let alone 59 MiB. */
@@ -26,7 +26,7 @@ function recordingLogger(): { logger: Logger; lines: string[] } {
 }
 
 async function chat(t: Test, logger: Logger): Promise<{ url: string; comet: CometServer }> {
-  const server = await startChatServer({ logger, maxQueue: 1000, wait: 60_000, inactivity: 60_000 });
+  const server = await startChatServer({ ...MANY_CLIENTS_ON_LOOPBACK, logger, maxQueue: 1000, wait: 60_000, inactivity: 60_000 });
   t.teardown(() => server.close());
   return { url: `${server.url}comet`, comet: server.comet };
 }
