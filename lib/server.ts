@@ -31,7 +31,9 @@ import { SessionTable } from './comet/sessions.js';
 import { newConnectionStats } from './comet/stats.js';
 import { DEFAULT_MAX_BODY_BYTES } from './http/body.js';
 import { DEFAULT_CORS, type CorsOption } from './http/cors.js';
-import { createHandler, DEFAULT_PATH, pathnameOf, type CometHandler } from './http/handler.js';
+import {
+  createHandler, DEFAULT_MAX_CONNECTIONS_PER_SESSION, DEFAULT_PATH, DEFAULT_WRITE_TIMEOUT_MS, pathnameOf, type CometHandler,
+} from './http/handler.js';
 import { HeldPolls } from './http/held_polls.js';
 import { applyHttpTimeouts, closeHttpServer, deferContinue, KEEP_ALIVE_TIMEOUT_MS } from './http/http_server.js';
 import { DEFAULT_HEALTH_PATH, DEFAULT_METRICS_PATH, serveOps } from './http/ops.js';
@@ -51,6 +53,12 @@ export interface CometServerOptions extends SessionHooks {
   /** Setups a second one client address may make; beyond, `429 rate_limited`. Default
    *  {@link DEFAULT_SETUP_RATE_PER_CLIENT}; 0: no limit. */
   readonly setupRatePerClient?: number;
+  /** A response not flushed to its socket within this many ms has its socket destroyed (its
+   *  packets stay queued). Default {@link DEFAULT_WRITE_TIMEOUT_MS}. */
+  readonly writeTimeout?: number;
+  /** Requests of one session in flight at once; beyond, `503 overloaded`. Default
+   *  {@link DEFAULT_MAX_CONNECTIONS_PER_SESSION}. */
+  readonly maxConnectionsPerSession?: number;
   /** Count clients by the last `X-Forwarded-For` entry, not the socket's address. Only behind
    *  a proxy that sets that header: otherwise any client names its own address. Default false. */
   readonly trustProxy?: boolean;
@@ -184,6 +192,9 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
     path, maxBodyBytes, logger: warnings,
     cors: options.cors ?? DEFAULT_CORS,
     trustProxy: options.trustProxy ?? false,
+    writeTimeout: positive('writeTimeout', options.writeTimeout ?? DEFAULT_WRITE_TIMEOUT_MS),
+    maxConnectionsPerSession: positive('maxConnectionsPerSession', options.maxConnectionsPerSession ?? DEFAULT_MAX_CONNECTIONS_PER_SESSION),
+    ...(options.clock ? { clock: options.clock } : {}),
     isClosing: () => closing,
     inFlight: held,
   });

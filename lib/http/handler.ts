@@ -9,6 +9,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CometApi, SocketWatch } from '../comet/api.js';
+import { systemClock, type Clock } from '../otp/clock.js';
 import type { Logger } from '../otp/logger.js';
 import { readJsonBodyThen } from './body.js';
 import { allowedMethods, applyCors, handlePreflight, type CorsOption } from './cors.js';
@@ -16,6 +17,22 @@ import { isWritable, sendError, sendJson } from './respond.js';
 
 /** The endpoint path of wire contract v1. */
 export const DEFAULT_PATH = '/comet';
+
+/**
+ * How long a response may take to be flushed to its socket before the socket is destroyed (ms):
+ * a client that does not read would otherwise hold the response's bytes in memory for ever.
+ * Nothing is lost by it: the packets stay in the session's outbox until acked. Far longer than
+ * any client that reads needs for a bounded response (nginx's `send_timeout` is 60 s).
+ */
+export const DEFAULT_WRITE_TIMEOUT_MS = 30_000;
+
+/**
+ * Requests of one session in flight at once (received, not yet answered and flushed). A client
+ * needs two (the poll and a send) and briefly a third (a retry whose abandoned predecessor is
+ * still closing); beyond, `503 overloaded`, so one session cannot have one big response written
+ * to hundreds of sockets.
+ */
+export const DEFAULT_MAX_CONNECTIONS_PER_SESSION = 4;
 
 /** Express-style continuation: called for requests outside the comet path, when given. */
 export type Next = (err?: unknown) => void;
@@ -28,6 +45,12 @@ export interface HandlerOptions {
   readonly maxBodyBytes: number;
   readonly cors: CorsOption;
   readonly logger: Logger;
+  /** Default {@link DEFAULT_WRITE_TIMEOUT_MS}. */
+  readonly writeTimeout?: number;
+  /** Default {@link DEFAULT_MAX_CONNECTIONS_PER_SESSION}. */
+  readonly maxConnectionsPerSession?: number;
+  /** The clock of the write timeout (tests inject a ManualClock). Default: the system clock. */
+  readonly clock?: Clock;
   /** True once the server is closing: new requests get `503 shutting_down`. */
   readonly isClosing: () => boolean;
   /** Take the client's address from the last `X-Forwarded-For` entry (the one the proxy in
@@ -45,6 +68,12 @@ export interface HandlerOptions {
  * http.createServer(handler).listen(8080);
  */
 export function createHandler(api: CometApi, opts: HandlerOptions): CometHandler {
+  const limits: ResponseLimits = {
+    writeTimeout: opts.writeTimeout ?? DEFAULT_WRITE_TIMEOUT_MS,
+    maxPerSession: opts.maxConnectionsPerSession ?? DEFAULT_MAX_CONNECTIONS_PER_SESSION,
+    clock: opts.clock ?? systemClock,
+    inFlight: new Map(),
+  };
   return (req, res, next) => {
     if (pathnameOf(req.url) !== opts.path) {
       if (next) return next();
@@ -57,7 +86,7 @@ export function createHandler(api: CometApi, opts: HandlerOptions): CometHandler
       sendError(res, 'overloaded', 'internal error');
     };
     try {
-      serve(api, opts, req, res, failed);
+      serve(api, opts, limits, req, res, failed);
     } catch (err) {
       failed(err);
     }
@@ -66,7 +95,7 @@ export function createHandler(api: CometApi, opts: HandlerOptions): CometHandler
 
 // Promise chains rather than async functions: while a poll is held, an async function's frame
 // (every local, the generator state) would stay alive with it, in every session.
-function serve(api: CometApi, opts: HandlerOptions, req: IncomingMessage, res: ServerResponse, failed: (err: unknown) => void): void {
+function serve(api: CometApi, opts: HandlerOptions, limits: ResponseLimits, req: IncomingMessage, res: ServerResponse, failed: (err: unknown) => void): void {
   if (handlePreflight(req, res, opts.cors)) return;
   applyCors(req, res, opts.cors);
   if (req.method !== 'POST') {
@@ -79,7 +108,7 @@ function serve(api: CometApi, opts: HandlerOptions, req: IncomingMessage, res: S
   }
   const pre = preParsedBody(req);
   if (pre) {
-    answer(api, opts, res, pre.value)?.catch(failed);
+    answer(api, opts, limits, res, pre.value)?.catch(failed);
     return;
   }
   // `beforeRead` runs once the headers have passed every check that needs no body: a client
@@ -87,7 +116,7 @@ function serve(api: CometApi, opts: HandlerOptions, req: IncomingMessage, res: S
   readJsonBodyThen(req, { maxBytes: opts.maxBodyBytes, beforeRead: () => continueIfExpected(req, res) }, (err, parsed) => {
     try {
       if (parsed === undefined) failed(err);
-      else if (parsed.ok) answer(api, opts, res, parsed.value)?.catch(failed);
+      else if (parsed.ok) answer(api, opts, limits, res, parsed.value)?.catch(failed);
       else sendError(res, parsed.code, parsed.message);
     } catch (e) {
       failed(e);
@@ -109,9 +138,55 @@ function continueIfExpected(req: IncomingMessage, res: ServerResponse): void {
   res.writeContinue();
 }
 
+/** What bounds the responses of one handler: the write timeout and the requests per session. */
+interface ResponseLimits {
+  readonly writeTimeout: number;
+  readonly maxPerSession: number;
+  readonly clock: Clock;
+  /** sid -> requests of that session in flight (an entry only while there is one). */
+  readonly inFlight: Map<string, number>;
+}
+
+/**
+ * Count a request against its session until its response is flushed or its socket gone; false
+ * (nothing counted) when the session already has `maxPerSession` in flight. A sid that names no
+ * session counts too, for the moment it takes to answer 404.
+ */
+function admitRequest(limits: ResponseLimits, res: ServerResponse, body: unknown): boolean {
+  const sid = typeof body === 'object' && body !== null && 'sid' in body && typeof body.sid === 'string' ? body.sid : undefined;
+  if (sid === undefined) return true;
+  const n = limits.inFlight.get(sid) ?? 0;
+  if (n >= limits.maxPerSession) return false;
+  limits.inFlight.set(sid, n + 1);
+  // 'close' fires once either way: after 'finish' (flushed) or when the socket dies first.
+  res.once('close', () => {
+    const left = (limits.inFlight.get(sid) ?? 1) - 1;
+    if (left > 0) limits.inFlight.set(sid, left);
+    else limits.inFlight.delete(sid);
+  });
+  return true;
+}
+
+/**
+ * The response has been handed to node; if its bytes are not all flushed to the socket within
+ * the write timeout, the client is not reading: destroy the socket, and the memory it pins goes
+ * with it. What the response carried stays in the session's outbox until acked.
+ */
+function guardWrite(limits: ResponseLimits, res: ServerResponse): void {
+  if (res.writableFinished || res.destroyed) return;
+  const timer = limits.clock.setTimeout(() => {
+    if (!res.writableFinished) res.destroy();
+  }, limits.writeTimeout);
+  res.once('close', () => limits.clock.clearTimeout(timer));
+}
+
 /** Hand the decoded body to `handleJson` and write what comes back. */
-function answer(api: CometApi, opts: HandlerOptions, res: ServerResponse, body: unknown): Promise<void> | undefined {
+function answer(api: CometApi, opts: HandlerOptions, limits: ResponseLimits, res: ServerResponse, body: unknown): Promise<void> | undefined {
   if (res.destroyed) return undefined; // the client left while we read its body
+  if (!admitRequest(limits, res, body)) {
+    sendError(res, 'overloaded', `more than ${limits.maxPerSession} requests of this session in flight`);
+    return undefined;
+  }
   const inFlight = opts.inFlight;
   inFlight?.add(res, body);
   return api.handleJson(body, watch(res, clientAddress(res.req, opts.trustProxy === true))).then(
@@ -119,6 +194,7 @@ function answer(api: CometApi, opts: HandlerOptions, res: ServerResponse, body: 
       inFlight?.delete(res);
       const retryAfter = 'retryAfter' in reply ? reply.retryAfter : undefined;
       sendJson(res, reply.status, reply.body, retryAfter === undefined ? undefined : { 'Retry-After': String(retryAfter) });
+      guardWrite(limits, res);
     },
     (err: unknown) => {
       inFlight?.delete(res);
