@@ -128,6 +128,8 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
   const maxSessions = positive('maxSessions', options.maxSessions ?? DEFAULT_MAX_SESSIONS);
   const maxBodyBytes = positive('maxBodyBytes', options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
   const maxQueue = positive('maxQueue', options.maxQueue ?? DEFAULT_MAX_QUEUE);
+  const writeTimeout = positive('writeTimeout', options.writeTimeout ?? DEFAULT_WRITE_TIMEOUT_MS);
+  const maxConnectionsPerSession = positive('maxConnectionsPerSession', options.maxConnectionsPerSession ?? DEFAULT_MAX_CONNECTIONS_PER_SESSION);
   const path = options.path ?? DEFAULT_PATH;
   const clock: Clock = options.clock ?? systemClock;
 
@@ -192,8 +194,7 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
     path, maxBodyBytes, logger: warnings,
     cors: options.cors ?? DEFAULT_CORS,
     trustProxy: options.trustProxy ?? false,
-    writeTimeout: positive('writeTimeout', options.writeTimeout ?? DEFAULT_WRITE_TIMEOUT_MS),
-    maxConnectionsPerSession: positive('maxConnectionsPerSession', options.maxConnectionsPerSession ?? DEFAULT_MAX_CONNECTIONS_PER_SESSION),
+    writeTimeout, maxConnectionsPerSession,
     ...(options.clock ? { clock: options.clock } : {}),
     isClosing: () => closing,
     inFlight: held,

@@ -96,7 +96,7 @@ export function chatHooks(
 ): Pick<CometServerOptions, 'onMessage' | 'onSessionEnd'> {
   // A client decides how often these fire (once per message it sends): throttled, one line per
   // kind per interval with a count. (They name no session; if one did, by sidTag(sid), never the sid.)
-  const log = logger === undefined ? undefined : throttleLogger(logger);
+  const log = logger === undefined ? undefined : throttleLogger(logger, { levels: ['debug', 'info', 'warn', 'error'] });
   const broadcast = (event: ChatEvent): void => {
     comet()
       .broadcast(event)
