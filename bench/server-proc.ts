@@ -118,6 +118,9 @@ const serverEnv = (port: number): NodeJS.ProcessEnv => ({
   HOST,
   // The idle case holds 19,000 sessions; a default session cap below that would turn it into 503s.
   COMET_MAX_SESSIONS: process.env.COMET_MAX_SESSIONS ?? '100000',
+  // Every load worker is one client address (127.0.0.1) opening thousands of sessions.
+  COMET_MAX_SESSIONS_PER_CLIENT: process.env.COMET_MAX_SESSIONS_PER_CLIENT ?? '0',
+  COMET_SETUP_RATE_PER_CLIENT: process.env.COMET_SETUP_RATE_PER_CLIENT ?? '0',
 });
 
 /** Kill a server by PID and wait for it to exit. */

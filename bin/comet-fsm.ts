@@ -15,6 +15,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CometClient, type CometClientOptions } from '../lib/client/index.js';
 import { isChatEvent, MAX_NICK_LENGTH, type ChatEvent, type ChatRequest } from '../examples/chat/protocol.js';
+import { sidTag } from '../lib/comet/sid_tag.js';
 
 export const USAGE = `Usage: comet-fsm client <url> [options]
 
@@ -129,14 +130,15 @@ async function runClient(url: string, io: CliIo, mode: Mode, quiet: boolean, opt
   };
   const finished = new Promise<void>((resolve) => {
     client.on('close', ({ reason, sid, willReconnect, error }) => {
-      note(`closed ${sid ?? '-'}: ${reason}${willReconnect ? ', setting up a new session' : ''}${error ? ` (${error.message})` : ''}`);
+      note(`closed ${sid === null ? '-' : sidTag(sid)}: ${reason}${willReconnect ? ', setting up a new session' : ''}${error ? ` (${error.message})` : ''}`);
       if (willReconnect) return;
       if (reason !== 'closed') lost = reason;
       resolve();
     });
   });
   client.on('open', ({ sid, wait, previousSid }) => {
-    note(`open ${sid} (wait ${wait} ms)${previousSid === null ? '' : `; replaces ${previousSid}, whose undelivered packets are lost`}`);
+    // stderr is a log: sessions by their tag, never the sid (the session's credential).
+    note(`open ${sidTag(sid)} (wait ${wait} ms)${previousSid === null ? '' : `; replaces ${sidTag(previousSid)}, whose undelivered packets are lost`}`);
     // A new session is a newcomer to the room: join (again) to be listed and get the recent lines.
     if (mode.kind === 'chat') send({ type: 'join', nick: mode.nick } satisfies ChatRequest, `join as ${mode.nick}`);
   });

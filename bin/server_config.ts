@@ -32,6 +32,9 @@ export const FLAGS = {
   'max-session-bytes': { type: 'string', env: 'COMET_MAX_SESSION_BYTES' },
   'max-server-bytes': { type: 'string', env: 'COMET_MAX_SERVER_BYTES' },
   'max-response-bytes': { type: 'string', env: 'COMET_MAX_RESPONSE_BYTES' },
+  'max-sessions-per-client': { type: 'string', env: 'COMET_MAX_SESSIONS_PER_CLIENT' },
+  'setup-rate-per-client': { type: 'string', env: 'COMET_SETUP_RATE_PER_CLIENT' },
+  'trust-proxy': { type: 'boolean', env: 'COMET_TRUST_PROXY' },
   fault: { type: 'string', env: 'COMET_FAULT_MS' },
   'fault-session-ids': { type: 'string', env: 'COMET_FAULT_SESSION_IDS_MS' },
 } as const;
@@ -53,6 +56,9 @@ export const USAGE = `Options (flag, or environment variable):
                                            unacked packets, unflushed responses (default 4194304)
   --max-server-bytes BYTES   COMET_MAX_SERVER_BYTES   bytes all sessions may hold together (default 268435456)
   --max-response-bytes BYTES COMET_MAX_RESPONSE_BYTES longest response; larger packets are refused (default 1048576)
+  --max-sessions-per-client N  COMET_MAX_SESSIONS_PER_CLIENT  live sessions per client address, beyond: 429 (default 100; 0: off)
+  --setup-rate-per-client N    COMET_SETUP_RATE_PER_CLIENT    setups per second per client address, beyond: 429 (default 20; 0: off)
+  --trust-proxy       COMET_TRUST_PROXY=1  count clients by the last X-Forwarded-For entry (only behind a proxy that sets it)
   --fault MS          COMET_FAULT_MS       crash one session's FSM every MS (fault injection; off)
   --fault-session-ids MS  COMET_FAULT_SESSION_IDS_MS  crash the session-id server every MS (off)
   --help                                   this text
@@ -112,6 +118,9 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv, def
     ...opt('maxSessionBytes', int('max-session-bytes', 1)),
     ...opt('maxServerBytes', int('max-server-bytes', 1)),
     ...opt('maxResponseBytes', int('max-response-bytes', 1)),
+    ...opt('maxSessionsPerClient', int('max-sessions-per-client', 0)),
+    ...opt('setupRatePerClient', int('setup-rate-per-client', 0)),
+    ...(values['trust-proxy'] === true || env.COMET_TRUST_PROXY === '1' ? { trustProxy: true } : {}),
   };
   const config: ServerConfig = {
     port: int('port', 0, 65_535) ?? defaultPort,

@@ -203,6 +203,9 @@ async function startEcho(ledger: Ledger, port: number, armed: { sid: Sid | undef
   const comet = await createCometServer({
     wait: SOAK_WAIT_MS,
     inactivity: SOAK_INACTIVITY_MS,
+    // Every soak client is on 127.0.0.1 and they all set up again after each restart.
+    maxSessionsPerClient: 0,
+    setupRatePerClient: 0,
     logger: silent,
     onMessage(sid, data) {
       ledger.serverGot(sid, data);

@@ -17,7 +17,15 @@ export { DEFAULT_MAX_QUEUE } from './comet/outbox.js';
 export { RID_WINDOW } from './comet/inbox.js';
 export type { Frame, Packet, SetupReply, RequestReply, ErrorReply } from './comet/wire.js';
 export { DEFAULT_MAX_BODY_BYTES } from './http/body.js';
-export { createHandler, DEFAULT_PATH, type CometHandler } from './http/handler.js';
+export {
+  DEFAULT_MAX_CONNECTIONS_PER_SESSION, DEFAULT_WRITE_TIMEOUT_MS, clientAddress, createHandler, DEFAULT_PATH, type CometHandler,
+} from './http/handler.js';
+export { deferContinue } from './http/http_server.js';
 export { applyHttpTimeouts, closeHttpServer, CLOSE_GRACE_MS } from './http/http_server.js';
 export type { CorsOption } from './http/cors.js';
 export type { Logger } from './otp/logger.js';
+export { DEFAULT_LOG_THROTTLE_MS, throttleLogger, type LogThrottleOptions, type ThrottledLogger } from './otp/log_throttle.js';
+export { SID_TAG_LENGTH, sidTag } from './comet/sid_tag.js';
+export {
+  DEFAULT_MAX_SESSIONS_PER_CLIENT, DEFAULT_SETUP_RATE_PER_CLIENT, TOO_MANY_SESSIONS_RETRY_AFTER_S, clientKey,
+} from './comet/client_limits.js';

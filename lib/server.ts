@@ -13,10 +13,12 @@ import type { Registry } from 'prom-client';
 import { systemClock, type Clock } from './otp/clock.js';
 import { describe, type ExitReason } from './otp/errors.js';
 import { nullLogger, type Logger } from './otp/logger.js';
+import { throttleLogger } from './otp/log_throttle.js';
 import { startSystem, stopSystem } from './otp/nact.js';
 import { shutdown, type Pid } from './otp/proc_lib.js';
 import { clearRegistry } from './otp/registry.js';
 import { createCometApi, DEFAULT_MAX_SESSIONS, type CometApi } from './comet/api.js';
+import { ClientLimits, DEFAULT_MAX_SESSIONS_PER_CLIENT, DEFAULT_SETUP_RATE_PER_CLIENT } from './comet/client_limits.js';
 import { sessionIdServer, startCometSup } from './comet/comet_sup.js';
 import { DEFAULT_MAX_SERVER_BYTES, DEFAULT_MAX_SESSION_BYTES, ServerBudget } from './comet/budget.js';
 import { DEFAULT_INACTIVITY_MS, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_WAIT_MS, type ConnectionEvent, type SessionHooks } from './comet/connection.js';
@@ -30,9 +32,11 @@ import { SessionTable } from './comet/sessions.js';
 import { newConnectionStats } from './comet/stats.js';
 import { DEFAULT_MAX_BODY_BYTES } from './http/body.js';
 import { DEFAULT_CORS, type CorsOption } from './http/cors.js';
-import { createHandler, DEFAULT_PATH, pathnameOf, type CometHandler } from './http/handler.js';
+import {
+  createHandler, DEFAULT_MAX_CONNECTIONS_PER_SESSION, DEFAULT_PATH, DEFAULT_WRITE_TIMEOUT_MS, pathnameOf, type CometHandler,
+} from './http/handler.js';
 import { HeldPolls } from './http/held_polls.js';
-import { applyHttpTimeouts, closeHttpServer, KEEP_ALIVE_TIMEOUT_MS } from './http/http_server.js';
+import { applyHttpTimeouts, closeHttpServer, deferContinue, KEEP_ALIVE_TIMEOUT_MS } from './http/http_server.js';
 import { DEFAULT_HEALTH_PATH, DEFAULT_METRICS_PATH, serveOps } from './http/ops.js';
 import { requestUrl } from './http/request_url.js';
 
@@ -56,6 +60,21 @@ export interface CometServerOptions extends SessionHooks {
    *  carries the oldest packets up to it, the rest go in the next one. A packet whose reply alone
    *  is longer is refused when pushed (`ERR_COMET_PACKET_TOO_LARGE`). At most `maxSessionBytes`. */
   readonly maxResponseBytes?: number;
+  /** Live sessions one client address (IPv6: one /64) may hold; beyond, setups get
+   *  `429 too_many_sessions`. Default {@link DEFAULT_MAX_SESSIONS_PER_CLIENT}; 0: no limit. */
+  readonly maxSessionsPerClient?: number;
+  /** Setups a second one client address may make; beyond, `429 rate_limited`. Default
+   *  {@link DEFAULT_SETUP_RATE_PER_CLIENT}; 0: no limit. */
+  readonly setupRatePerClient?: number;
+  /** A response not flushed to its socket within this many ms has its socket destroyed (its
+   *  packets stay queued). Default {@link DEFAULT_WRITE_TIMEOUT_MS}. */
+  readonly writeTimeout?: number;
+  /** Requests of one session in flight at once; beyond, `503 overloaded`. Default
+   *  {@link DEFAULT_MAX_CONNECTIONS_PER_SESSION}. */
+  readonly maxConnectionsPerSession?: number;
+  /** Count clients by the last `X-Forwarded-For` entry, not the socket's address. Only behind
+   *  a proxy that sets that header: otherwise any client names its own address. Default false. */
+  readonly trustProxy?: boolean;
   /** CORS origins allowed to call the endpoint (default: none). */
   readonly cors?: CorsOption;
   /** A pino-compatible logger (default: silent). */
@@ -142,10 +161,17 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
     throw new CometError('ERR_COMET_INVALID_OPTION', `option maxResponseBytes (${maxResponseBytes}) must be at most maxSessionBytes (${maxSessionBytes})`);
   }
   const serverBudget = new ServerBudget(maxServerBytes);
+  const writeTimeout = positive('writeTimeout', options.writeTimeout ?? DEFAULT_WRITE_TIMEOUT_MS);
+  const maxConnectionsPerSession = positive('maxConnectionsPerSession', options.maxConnectionsPerSession ?? DEFAULT_MAX_CONNECTIONS_PER_SESSION);
   const path = options.path ?? DEFAULT_PATH;
   const clock: Clock = options.clock ?? systemClock;
 
-  const sessions = new SessionTable();
+  const clientLimits = new ClientLimits({
+    maxSessionsPerClient: nonNegative('maxSessionsPerClient', options.maxSessionsPerClient ?? DEFAULT_MAX_SESSIONS_PER_CLIENT),
+    setupRatePerClient: nonNegative('setupRatePerClient', options.setupRatePerClient ?? DEFAULT_SETUP_RATE_PER_CLIENT),
+    now: () => clock.now(),
+  });
+  const sessions = new SessionTable((sid) => clientLimits.ended(sid));
   const held = new HeldPolls();
   let closing = false;
   let fatal = false;
@@ -157,6 +183,8 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
     sessions: () => sessions.size, held: () => held.size, stats,
   }, options.metrics?.registry);
   const logger = metrics ? metrics.countRestarts(baseLogger) : baseLogger;
+  // What clients' traffic can make the server say, one line per kind per interval with a count.
+  const warnings = throttleLogger(logger, options.clock ? { clock: options.clock } : {});
 
   // The tree.
   const system = startSystem();
@@ -168,7 +196,7 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
   };
   const started = await startCometSup(system, {
     connection: {
-      wait, inactivity, maxQueue, maxSessionBytes, maxResponseBytes, serverBudget, hooks, logger, stats,
+      wait, inactivity, maxQueue, maxSessionBytes, maxResponseBytes, serverBudget, hooks, stats, logger: warnings,
       ...(options.fault ? { fault: options.fault } : {}),
     },
     sessions,
@@ -192,12 +220,15 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
   }
   const top: Pid<never> = started.ok;
   const router = localRouter(system);
-  const api = createCometApi({ system, router, sessions, wait, inactivity, maxSessions, maxResponseBytes, clock, isClosing: () => closing });
+  const api = createCometApi({ system, router, sessions, wait, inactivity, maxSessions, maxResponseBytes, clock, clientLimits, isClosing: () => closing });
 
   // The handler: the ops endpoints, then the comet endpoint.
   const cometHandler = createHandler(api, {
-    path, maxBodyBytes, logger,
+    path, maxBodyBytes, logger: warnings,
     cors: options.cors ?? DEFAULT_CORS,
+    trustProxy: options.trustProxy ?? false,
+    writeTimeout, maxConnectionsPerSession,
+    ...(options.clock ? { clock: options.clock } : {}),
     isClosing: () => closing,
     inFlight: held,
   });
@@ -224,6 +255,7 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
     else await endSessions();
     clearRegistry(system);
     stopSystem(system);
+    warnings.flush();
   }
 
   return {
@@ -238,6 +270,7 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
     listen(port = 0, host = '127.0.0.1') {
       const server = http.createServer(handler);
       applyHttpTimeouts(server, wait);
+      deferContinue(server, path);
       server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
       httpServer = server;
       return new Promise((resolve, reject) => {
@@ -268,6 +301,13 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
       return (closed ??= close());
     },
   };
+}
+
+function nonNegative(name: string, v: number): number {
+  if (!Number.isSafeInteger(v) || v < 0) {
+    throw new CometError('ERR_COMET_INVALID_OPTION', `option ${name} must be an integer >= 0 (0: no limit), got ${String(v)}`);
+  }
+  return v;
 }
 
 function positive(name: string, v: number): number {

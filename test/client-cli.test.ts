@@ -8,6 +8,7 @@ import { startChatServer } from '../examples/chat/server.js';
 import { MAX_TEXT_LENGTH } from '../examples/chat/protocol.js';
 import { startComet } from './fixtures/comet-server.js';
 import { until } from './fixtures/fake-comet.js';
+import { sidTag } from '../lib/index.js';
 
 function io() {
   const stdin = new PassThrough();
@@ -66,6 +67,9 @@ void t.test('prints each packet as a JSON line and sends each stdin line', async
     'blank lines are not sent',
   );
   t.match(s.err(), /# open /);
+  const sid = server.seen.sessions[0] ?? 'none';
+  t.ok(s.err().includes(`# open ${sidTag(sid)} `), 'the session named by its log tag');
+  t.notOk(s.err().includes(sid), 'never by its sid, the session\'s credential');
   t.same(server.comet.sessions(), [], 'the session was terminated');
 });
 

@@ -161,6 +161,54 @@ void t.test('5xx and refused connections are retried with the same rid', async (
   t.equal(http?.serverCode, 'overloaded');
 });
 
+/** Timers that record every delay asked for and run those in `instant` at once (a 2 s sleep in 0). */
+function recordingTimers(instant: (ms: number) => boolean): { timers: CometClientOptions['timers']; asked: number[] } {
+  const asked: number[] = [];
+  return {
+    asked,
+    timers: {
+      setTimeout: (cb, ms) => {
+        asked.push(ms);
+        return setTimeout(cb, instant(ms) ? 0 : ms);
+      },
+      clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+    },
+  };
+}
+
+void t.test('a 503 is retried after a capped exponential backoff, same rid, until accepted', async (t) => {
+  const fake = new FakeComet();
+  const { timers, asked } = recordingTimers(() => false);
+  const { client } = mk(t, fake, { timers, retryBaseMs: 40, retryCapMs: 100, random: () => 0, healthyAfterMs: 7777 });
+  await client.connect();
+  for (let i = 0; i < 4; i++) fake.fault(isMsgReq, { kind: 'status', status: 503, body: { error: 'overloaded', message: 'queue full' } });
+  await client.send('m');
+  // Equal jitter with random 0: half of min(cap, base * 2^(n-1)): 20, 40, 50, 50.
+  const sleeps = asked.filter((ms) => [20, 40, 50].includes(ms));
+  t.same(sleeps, [20, 40, 50, 50], 'each retry waits longer, up to the cap');
+  t.equal(new Set(fake.calls.filter(isMsgReq).map((b) => b.rid)).size, 1, 'every attempt with the same rid');
+  t.same(fake.delivered.map((d) => d.data), ['m'], 'delivered once');
+});
+
+void t.test('429 with Retry-After: the client waits that long, then sends the same setup again', async (t) => {
+  const fake = new FakeComet();
+  const { timers, asked } = recordingTimers((ms) => ms >= 1000 && ms !== 10_000);
+  const { client, seen } = mk(t, fake, { timers, retryBaseMs: 1, retryCapMs: 8 });
+  fake.fault((b) => b.type === 'setup', { kind: 'status', status: 429, body: { error: 'rate_limited', message: 'slow down' }, headers: { 'retry-after': '2' } });
+  fake.fault((b) => b.type === 'setup', {
+    kind: 'status', status: 429, body: { error: 'too_many_sessions', message: 'too many' },
+    headers: { 'retry-after': new Date(Date.now() + 3000).toUTCString() },
+  });
+  fake.fault((b) => b.type === 'setup', { kind: 'status', status: 429, body: { error: 'rate_limited', message: 'x' }, headers: { 'retry-after': '86400' } });
+  const sid = await client.connect();
+  t.ok(fake.sessions.has(sid), 'then the setup succeeds');
+  t.ok(asked.includes(2000), 'Retry-After: 2 -> a 2,000 ms wait, not the 1 ms backoff');
+  t.ok(asked.some((ms) => ms > 1000 && ms <= 3000 && ms !== 2000), 'an HTTP-date Retry-After -> the time until then');
+  t.ok(asked.includes(60_000), 'a day is cut to MAX_RETRY_AFTER_MS');
+  const limited = seen.errors.filter((e) => e.code === 'http_status' && e.status === 429);
+  t.same(limited.map((e) => e.serverCode), ['rate_limited', 'too_many_sessions', 'rate_limited'], 'each refusal reported as an error event, with its code');
+});
+
 void t.test('a failed setup is retried', async (t) => {
   const fake = new FakeComet();
   const { client } = mk(t, fake);

@@ -5,7 +5,7 @@
 // inputs around them.)
 import t from 'tap';
 import type { Test } from 'tap';
-import { fields, packetsOf, post, setup } from './fixtures/http.js';
+import { MANY_CLIENTS_ON_LOOPBACK, fields, packetsOf, post, setup } from './fixtures/http.js';
 import { assertStillServes, expectError, startProbedServer } from './fixtures/raw_socket.js';
 
 /** One hostile body: raw text or bytes, sent as application/json. */
@@ -77,7 +77,7 @@ const SHAPES: readonly Row[] = [
 ];
 
 void t.test('malformed shapes: each has its exact status and code, leaks nothing, and the server serves on', async (t) => {
-  const { url, comet, seen } = await startProbedServer(t);
+  const { url, comet, seen } = await startProbedServer(t, MANY_CLIENTS_ON_LOOPBACK);
   const sid = await setup(url);
   for (const row of SHAPES) {
     const body = typeof row.body === 'string' ? row.body.replaceAll(S, sid) : row.body;

@@ -7,7 +7,7 @@ import t from 'tap';
 import type { Test } from 'tap';
 import type net from 'node:net';
 import { DEFAULT_WAIT_MS } from '../lib/index.js';
-import type { Started } from './fixtures/http.js';
+import { MANY_CLIENTS_ON_LOOPBACK, type Started } from './fixtures/http.js';
 import {
   LAST_CHUNK, RawSocket, assertNoLeak, assertStillServes, chunkOf, expectError, requestHead, startProbedServer,
 } from './fixtures/raw_socket.js';
@@ -199,7 +199,7 @@ async function until(check: () => boolean, what: string): Promise<void> {
 void t.test('slowloris: headers or a body a byte at a time do not block other clients nor hold a session slot', async (t) => {
   // A long wait makes the header/request timeouts long too, so no slow client is cut while the
   // others run: what is shown is that they are not in anyone's way, not that they are cut.
-  const started = await startProbedServer(t, { wait: 60_000, maxSessions: 1 });
+  const started = await startProbedServer(t, { ...MANY_CLIENTS_ON_LOOPBACK, wait: 60_000, maxSessions: 1 });
   const SLOW = 20;
   const setupBody = '{"type":"setup"}';
   let stop = false;

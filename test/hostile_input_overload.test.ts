@@ -7,7 +7,7 @@
 import t from 'tap';
 import { isCometError, type Sid } from '../lib/index.js';
 import { ManualClock } from '../lib/otp/clock.js';
-import { WireClient, fields, packetsOf, post, waitFor, type Reply } from './fixtures/http.js';
+import { MANY_CLIENTS_ON_LOOPBACK, WireClient, fields, packetsOf, post, waitFor, type Reply } from './fixtures/http.js';
 import { assertNoLeak, assertStillServes, expectError, startProbedServer } from './fixtures/raw_socket.js';
 
 /** Run `n` jobs, `width` at a time. */
@@ -41,7 +41,7 @@ const sidOf = (r: Reply): Sid => fields(r)['sid'] as Sid;
 
 void t.test('2,000 setups from one client against maxSessions 100: 100 sessions, 1,900 x 503 overloaded; ended sessions free their slots', async (t) => {
   const clock = new ManualClock();
-  const started = await startProbedServer(t, { maxSessions: 100, inactivity: 1000, clock });
+  const started = await startProbedServer(t, { ...MANY_CLIENTS_ON_LOOPBACK, maxSessions: 100, inactivity: 1000, clock });
   const { url, comet } = started;
 
   const burst = await pool(2000, 24, () => post(url, { type: 'setup' }));

@@ -2,16 +2,17 @@
 // onSessionEnd) is logged and the session goes on, and the sessions beside it never notice.
 // Over real HTTP on 127.0.0.1, with a recording logger.
 import t from 'tap';
-import type { Sid } from '../lib/index.js';
+import { sidTag, type Sid } from '../lib/index.js';
 import { WireClient, startServer, waitFor, type Seen } from './fixtures/http.js';
 
-/** The 'application hook failed' log entries of one hook. */
+/** The 'application hook failed' log entries of one hook, each with the session it names:
+ *  the sid's log tag (a log line never carries the sid itself). */
 function hookFailures(seen: Seen, hook: string): { sid: unknown; err: unknown }[] {
   return seen.logs
     .filter((l) => l.level === 'error' && l.msg === 'application hook failed' && (l.obj as { hook?: unknown }).hook === hook)
     .map((l) => {
-      const o = l.obj as { sid?: unknown; err?: unknown };
-      return { sid: o.sid, err: o.err };
+      const o = l.obj as { sid?: unknown; session?: unknown; err?: unknown };
+      return { sid: o.sid ?? o.session, err: o.err };
     });
 }
 
@@ -49,9 +50,9 @@ void t.test('onMessage throwing, rejecting at once and rejecting later: logged, 
 
   await waitFor(() => hookFailures(seen, 'onMessage').length === 3, 'three onMessage failures logged');
   t.same(hookFailures(seen, 'onMessage'), [
-    { sid: victim.sid, err: 'app bug: throw' },
-    { sid: victim.sid, err: 'app bug: reject' },
-    { sid: victim.sid, err: 'app bug: late' },
+    { sid: sidTag(victim.sid), err: 'app bug: throw' },
+    { sid: sidTag(victim.sid), err: 'app bug: reject' },
+    { sid: sidTag(victim.sid), err: 'app bug: late' },
   ], 'each failure logged once, with the session and the error');
 
   t.same(await exchange(victim, ['after']), ['throw', 'a', 'reject', 'b', 'reject-later', 'c', 'after'], 'the session goes on');
@@ -75,8 +76,8 @@ void t.test('onSession throwing or rejecting: logged, the session is set up and 
 
   await waitFor(() => hookFailures(seen, 'onSession').length === 2, 'two onSession failures logged');
   t.same(hookFailures(seen, 'onSession'), [
-    { sid: thrower.sid, err: 'app bug: onSession throw' },
-    { sid: rejecter.sid, err: 'app bug: onSession reject' },
+    { sid: sidTag(thrower.sid), err: 'app bug: onSession throw' },
+    { sid: sidTag(rejecter.sid), err: 'app bug: onSession reject' },
   ]);
   for (const [name, c] of [['thrower', thrower], ['rejecter', rejecter], ['fine', fine]] as const) {
     t.same(await exchange(c, [`hello ${name}`]), [`hello ${name}`], `${name}: messages go both ways`);
@@ -116,9 +117,9 @@ void t.test('onSessionEnd throwing or rejecting: logged, the end is clean, the s
 
   await waitFor(() => hookFailures(seen, 'onSessionEnd').length === 3, 'three onSessionEnd failures logged');
   t.same(hookFailures(seen, 'onSessionEnd'), [
-    { sid: a.sid, err: 'app bug: onSessionEnd throw' },
-    { sid: b.sid, err: 'app bug: onSessionEnd reject' },
-    { sid: c.sid, err: 'app bug: onSessionEnd throw after a crash' },
+    { sid: sidTag(a.sid), err: 'app bug: onSessionEnd throw' },
+    { sid: sidTag(b.sid), err: 'app bug: onSessionEnd reject' },
+    { sid: sidTag(c.sid), err: 'app bug: onSessionEnd throw after a crash' },
   ]);
   t.same(seen.ends, [
     { sid: a.sid, reason: 'terminate' },

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import t from 'tap';
 import type { ExitReason } from '../lib/otp/errors.js';
 import type { CometServer, SessionEndReason, Sid } from '../lib/index.js';
-import { WireClient, fields, post, setup, startServer, waitFor, type Reply } from './fixtures/http.js';
+import { MANY_CLIENTS_ON_LOOPBACK, WireClient, fields, post, setup, startServer, waitFor, type Reply } from './fixtures/http.js';
 import { bundleBin, spawnServer } from './fixtures/soak_process.js';
 
 /** How many times comet_sup has started the session-id server (its progress reports). */
@@ -30,7 +30,7 @@ void t.test('crashed three times while setups pour in: restarted each time, ever
     }
     return randomUUID();
   };
-  const { url, seen, comet } = await startServer(t, { wait: 10_000, inactivity: 10_000, intensity: 10, period: 5, generateSid }, { echo: true });
+  const { url, seen, comet } = await startServer(t, { ...MANY_CLIENTS_ON_LOOPBACK, wait: 10_000, inactivity: 10_000, intensity: 10, period: 5, generateSid }, { echo: true });
   ref.comet = comet;
   const old = await Promise.all(Array.from({ length: 10 }, () => WireClient.open(url)));
   const oldPolls = old.map((c) => c.request());

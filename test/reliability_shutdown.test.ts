@@ -22,7 +22,7 @@ async function heldReaches(port: number, n: number): Promise<void> {
 
 async function signalUnderLoad(t: Test, bin: 'echo' | 'demo', signal: 'SIGTERM' | 'SIGINT', sessions: number): Promise<void> {
   const file = await bundleBin(t, bin);
-  const server = await spawnServer(t, file, ['--wait', '60000', '--inactivity', '60000', '--max-sessions', String(sessions + 10)]);
+  const server = await spawnServer(t, file, ['--wait', '60000', '--inactivity', '60000', '--max-sessions', String(sessions + 10), '--max-sessions-per-client', '0', '--setup-rate-per-client', '0']);
   const clients = fleet(t, server.port);
   const sids = await clients.setups(sessions);
   const polls = clients.polls(sids);

@@ -5,13 +5,13 @@
 import t from 'tap';
 import type { SessionEndReason, Sid } from '../lib/index.js';
 import { checkAnswered, fleet } from './fixtures/soak_fleet.js';
-import { startServer, waitFor } from './fixtures/http.js';
+import { MANY_CLIENTS_ON_LOOPBACK, startServer, waitFor } from './fixtures/http.js';
 import { bundle, spawnNode } from './fixtures/soak_process.js';
 
 void t.test('in-process close() with 2000 held polls: every poll answered, every session ends with reason shutdown', async (t) => {
   const ends = new Map<Sid, SessionEndReason>();
   const { comet, port } = await startServer(t, {
-    wait: 60_000, inactivity: 60_000,
+    ...MANY_CLIENTS_ON_LOOPBACK, wait: 60_000, inactivity: 60_000,
     onSessionEnd: (sid, reason) => {
       ends.set(sid, reason);
     },
@@ -51,7 +51,7 @@ const post = (port, body) => new Promise((resolve, reject) => {
   req.end(payload);
 });
 let crash;
-const comet = await createCometServer({ wait: 60000, inactivity: 60000, fault: (sid) => sid === crash });
+const comet = await createCometServer({ wait: 60000, inactivity: 60000, maxSessionsPerClient: 0, setupRatePerClient: 0, fault: (sid) => sid === crash });
 const { port } = await comet.listen(0, '127.0.0.1');
 const sids = [];
 for (let i = 0; i < 20; i++) sids.push((await post(port, { type: 'setup' })).body.sid);

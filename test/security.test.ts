@@ -6,7 +6,7 @@
 // security_sid_randomness.test.ts.
 import t from 'tap';
 import type { Test } from 'tap';
-import { WireClient, post, setup, startHttp, startServer, type Reply } from './fixtures/http.js';
+import { MANY_CLIENTS_ON_LOOPBACK, WireClient, post, setup, startHttp, startServer, type Reply } from './fixtures/http.js';
 import { RawSocket, assertNoLeak, assertStillServes, expectError, requestHead, startProbedServer } from './fixtures/raw_socket.js';
 
 interface Tagged {
@@ -21,7 +21,7 @@ const isTagged = (v: unknown): v is Tagged =>
 void t.test('100 sessions, tagged payloads by handlePacket and by echo: each receives only its own', async (t) => {
   const SESSIONS = 100;
   const EACH = 3;
-  const { url, comet, seen } = await startServer(t, { wait: 500, inactivity: 60_000 }, { echo: true });
+  const { url, comet, seen } = await startServer(t, { ...MANY_CLIENTS_ON_LOOPBACK, wait: 500, inactivity: 60_000 }, { echo: true });
   const clients = await Promise.all(Array.from({ length: SESSIONS }, () => WireClient.open(url)));
   // Pushes in an interleaved order across sessions, all in flight at once with the clients' traffic.
   const order = clients.flatMap((c) => Array.from({ length: EACH }, (_, n) => ({ c, n }))).sort(() => Math.random() - 0.5);

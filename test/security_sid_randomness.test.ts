@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import t from 'tap';
 import { ManualClock } from '../lib/otp/clock.js';
-import { fields, post, waitFor } from './fixtures/http.js';
+import { MANY_CLIENTS_ON_LOOPBACK, fields, post, waitFor } from './fixtures/http.js';
 import { startProbedServer } from './fixtures/raw_socket.js';
 
 const HEX = '0123456789abcdef';
@@ -89,7 +89,7 @@ void t.test('sids: uuid v4, unique over 10,000 setups, no structure', async (t) 
   // in-process (comet.api.handleSetup: session-id server, connection supervisor), which keeps
   // this file fast without changing what is measured.
   const clock = new ManualClock();
-  const { url, comet } = await startProbedServer(t, { clock, inactivity: 1000 });
+  const { url, comet } = await startProbedServer(t, { ...MANY_CLIENTS_ON_LOOPBACK, clock, inactivity: 1000 });
   const viaHttp = async (): Promise<{ status: number; sid: unknown }> => {
     const r = await post(url, { type: 'setup' });
     return { status: r.status, sid: fields(r)['sid'] };

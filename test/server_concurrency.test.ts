@@ -1,7 +1,7 @@
 // 200 concurrent sessions exchanging echoes over real HTTP, each with a poller and a sender on
 // two connections: no loss, no duplicate, no packet in the wrong session.
 import t from 'tap';
-import { WireClient, startServer } from './fixtures/http.js';
+import { MANY_CLIENTS_ON_LOOPBACK, WireClient, startServer } from './fixtures/http.js';
 
 const SESSIONS = 200;
 const SENDS = 3;
@@ -51,7 +51,7 @@ async function converse(url: string, n: number): Promise<{ c: WireClient; sent: 
 }
 
 void t.test(`${SESSIONS} concurrent sessions exchanging echoes`, async (t) => {
-  const { url, comet, seen } = await startServer(t, { wait: 1000, inactivity: 10_000 }, { echo: true });
+  const { url, comet, seen } = await startServer(t, { ...MANY_CLIENTS_ON_LOOPBACK, wait: 1000, inactivity: 10_000 }, { echo: true });
   const results = await Promise.all(Array.from({ length: SESSIONS }, (_, n) => converse(url, n)));
 
   t.equal(new Set(results.map((r) => r.c.sid)).size, SESSIONS, 'every session has its own sid');

@@ -32,7 +32,8 @@ function isError(t: Test, r: Reply | RawReply, code: WireErrorCode, what: string
 void t.test('status of every code', (t) => {
   t.same(HTTP_STATUS, {
     bad_json: 400, bad_request: 400, bad_rid: 400, unknown_session: 404, not_found: 404,
-    method_not_allowed: 405, too_large: 413, unsupported_media_type: 415, overloaded: 503, shutting_down: 503,
+    method_not_allowed: 405, too_large: 413, unsupported_media_type: 415, rate_limited: 429, too_many_sessions: 429,
+    overloaded: 503, shutting_down: 503,
   });
   t.end();
 });

@@ -142,7 +142,7 @@ void t.test('three requests arriving 3, 2, 1: delivered 1, 2, 3', async (t) => {
 });
 
 void t.test('concurrent requests in random order: every message once, in rid order', async (t) => {
-  const { url, seen } = await startServer(t, { wait: 200 });
+  const { url, seen } = await startServer(t, { wait: 200, maxConnectionsPerSession: 6 }); // six at once: above the default 4
   const c = await WireClient.open(url);
   let rid = 0;
   for (let round = 0; round < 10; round++) {

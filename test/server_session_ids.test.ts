@@ -3,10 +3,10 @@
 import { randomUUID } from 'node:crypto';
 import t from 'tap';
 import type { CometServer, Sid } from '../lib/index.js';
-import { WireClient, fields, packetsOf, post, setup, startServer, waitFor, type Reply } from './fixtures/http.js';
+import { MANY_CLIENTS_ON_LOOPBACK, WireClient, fields, packetsOf, post, setup, startServer, waitFor, type Reply } from './fixtures/http.js';
 
 void t.test('sids are url-safe and carry at least 122 random bits (uuid v4 or 16+ bytes of base64url)', async (t) => {
-  const { url } = await startServer(t);
+  const { url } = await startServer(t, MANY_CLIENTS_ON_LOOPBACK);
   const sids = await Promise.all(Array.from({ length: 50 }, () => setup(url)));
   t.equal(new Set(sids).size, sids.length, 'all different');
   for (const sid of sids) {
@@ -18,7 +18,7 @@ void t.test('sids are url-safe and carry at least 122 random bits (uuid v4 or 16
 void t.test('a generator that repeats itself cannot hand out a live sid', async (t) => {
   const ids = ['same', 'same', 'same', 'other', 'same', 'third'];
   let i = 0;
-  const { url, comet } = await startServer(t, { generateSid: () => ids[i++] ?? randomUUID() });
+  const { url, comet } = await startServer(t, { ...MANY_CLIENTS_ON_LOOPBACK, generateSid: () => ids[i++] ?? randomUUID() });
   const a = await setup(url);
   const b = await setup(url);
   const c = await setup(url);
@@ -42,7 +42,7 @@ void t.test('the session-id server crashes and restarts while sessions are live:
     next = 0;
     return randomUUID();
   };
-  const started = await startServer(t, { wait: 10_000, inactivity: 10_000, generateSid }, { echo: true });
+  const started = await startServer(t, { ...MANY_CLIENTS_ON_LOOPBACK, wait: 10_000, inactivity: 10_000, generateSid }, { echo: true });
   const { url, seen } = started;
   const comet = started.comet;
   ref.comet = comet;

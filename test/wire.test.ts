@@ -200,6 +200,8 @@ void t.test('error codes map to their HTTP status; CometError carries both', (t)
     method_not_allowed: 405,
     too_large: 413,
     unsupported_media_type: 415,
+    rate_limited: 429,
+    too_many_sessions: 429,
     overloaded: 503,
     shutting_down: 503,
   };

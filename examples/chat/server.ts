@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createCometServer, type CometServer, type CometServerOptions, type Logger, type SessionContext } from '../../lib/index.js';
+import { createCometServer, throttleLogger, type CometServer, type CometServerOptions, type Logger, type SessionContext } from '../../lib/index.js';
 import { chatRequestProblem, type ChatEvent, type ChatRequest } from './protocol.js';
 import { ChatRoom } from './room.js';
 
@@ -94,23 +94,26 @@ export function chatHooks(
   logger?: Logger,
   room: ChatRoom = new ChatRoom(),
 ): Pick<CometServerOptions, 'onMessage' | 'onSessionEnd'> {
+  // A client decides how often these fire (once per message it sends): throttled, one line per
+  // kind per interval with a count. (They name no session; if one did, by sidTag(sid), never the sid.)
+  const log = logger === undefined ? undefined : throttleLogger(logger, { levels: ['debug', 'info', 'warn', 'error'] });
   const broadcast = (event: ChatEvent): void => {
     comet()
       .broadcast(event)
-      .catch((err: unknown) => logger?.error({ type: event.type, err: String(err) }, 'chat: broadcast failed'));
+      .catch((err: unknown) => log?.error({ type: event.type, err: String(err) }, 'chat: broadcast failed'));
   };
   const tell = (session: SessionContext, event: ChatEvent): void => {
     try {
       session.push(event);
     } catch (err) {
-      logger?.warn({ type: event.type, err: String(err) }, 'chat: could not answer one session');
+      log?.warn({ type: event.type, err: String(err) }, 'chat: could not answer one session');
     }
   };
   return {
     onMessage(sid, data, session) {
       const problem = chatRequestProblem(data);
       if (problem !== undefined) {
-        logger?.debug({ problem }, 'chat: refused a request');
+        log?.debug({ problem }, 'chat: refused a request');
         tell(session, { type: 'refused', reason: problem });
         return;
       }

@@ -43,6 +43,12 @@ export type ExchangeResult<T> =
   | { readonly kind: 'aborted' }
   | { readonly kind: 'gave_up'; readonly error: CometClientError };
 
+/**
+ * The longest `Retry-After` the client honours (ms): a longer one (a misconfigured proxy, a
+ * hostile server) is cut to this, so a client never sleeps for hours on one header.
+ */
+export const MAX_RETRY_AFTER_MS = 60_000;
+
 /** HTTP statuses worth the same request again: the server may recover, nothing was refused. */
 const isRetryableStatus = (status: number): boolean => status >= 500 || status === 408 || status === 429;
 
@@ -83,12 +89,16 @@ export async function exchange<T>(
         }),
       };
     }
-    const delay = backoffDelay(failures, ctx.backoff, ctx.random);
+    // A `Retry-After` (429, or a 503 that says when) is the server's own word on when to come
+    // back: it replaces the backoff of this attempt.
+    const delay = verdict.retryAfterMs === undefined
+      ? backoffDelay(failures, ctx.backoff, ctx.random)
+      : Math.min(verdict.retryAfterMs, MAX_RETRY_AFTER_MS);
     if (!(await sleep(ctx.timers, delay, options.signal))) return { kind: 'aborted' };
   }
 }
 
-type Verdict<T> = ExchangeResult<T> | { readonly kind: 'retry'; readonly error: CometClientError };
+type Verdict<T> = ExchangeResult<T> | { readonly kind: 'retry'; readonly error: CometClientError; readonly retryAfterMs?: number };
 
 function judge<T>(outcome: AttemptOutcome, validate: (body: unknown) => T | undefined): Verdict<T> {
   switch (outcome.kind) {
@@ -101,8 +111,10 @@ function judge<T>(outcome: AttemptOutcome, validate: (body: unknown) => T | unde
         kind: 'retry',
         error: new CometClientError('network', 'request failed before an HTTP answer', { cause: outcome.cause }),
       };
-    case 'answer':
-      return judgeAnswer(outcome.status, outcome.body, validate);
+    case 'answer': {
+      const verdict = judgeAnswer(outcome.status, outcome.body, validate);
+      return verdict.kind === 'retry' && outcome.retryAfterMs !== undefined ? { ...verdict, retryAfterMs: outcome.retryAfterMs } : verdict;
+    }
   }
 }
 

@@ -8,6 +8,8 @@ import type { RequestBody } from './wire.js';
 export interface FetchResponseLike {
   readonly status: number;
   text(): Promise<string>;
+  /** Read for `Retry-After` only; a fetch without headers is fine (no Retry-After then). */
+  readonly headers?: { get(name: string): string | null };
 }
 
 /** The part of `RequestInit` the client sets. */
@@ -42,8 +44,9 @@ export const defaultFetch: FetchLike = (url, init) => globalThis.fetch(url, init
 
 /** How one attempt ended. */
 export type AttemptOutcome =
-  /** An HTTP answer; `body` is the parsed JSON, or `undefined` if the body was not JSON. */
-  | { readonly kind: 'answer'; readonly status: number; readonly body: unknown }
+  /** An HTTP answer; `body` is the parsed JSON, or `undefined` if the body was not JSON;
+   *  `retryAfterMs` from a `Retry-After` header, when there was a valid one. */
+  | { readonly kind: 'answer'; readonly status: number; readonly body: unknown; readonly retryAfterMs?: number }
   | { readonly kind: 'network'; readonly cause: unknown }
   | { readonly kind: 'timeout' }
   | { readonly kind: 'aborted' };
@@ -81,7 +84,10 @@ export async function attempt(url: string, body: RequestBody, options: AttemptOp
       ...(options.keepalive === true ? { keepalive: true } : {}),
     });
     const text = await response.text();
-    return { kind: 'answer', status: response.status, body: parseJson(text) };
+    const retryAfterMs = parseRetryAfter(response.headers?.get('retry-after') ?? null, Date.now());
+    return retryAfterMs === undefined
+      ? { kind: 'answer', status: response.status, body: parseJson(text) }
+      : { kind: 'answer', status: response.status, body: parseJson(text), retryAfterMs };
   } catch (cause) {
     if (timedOut) return { kind: 'timeout' };
     if (signal.aborted) return { kind: 'aborted' };
@@ -90,6 +96,18 @@ export async function attempt(url: string, body: RequestBody, options: AttemptOp
     timers.clearTimeout(timer);
     signal.removeEventListener('abort', onAbort);
   }
+}
+
+/**
+ * A `Retry-After` value in ms (RFC 9110 10.2.3): delay-seconds, or an HTTP-date (from `now`,
+ * wall-clock ms). `undefined` when absent or not valid.
+ */
+export function parseRetryAfter(value: string | null, now: number): number | undefined {
+  if (value === null) return undefined;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
 function parseJson(text: string): unknown {

@@ -7,6 +7,7 @@
  */
 import type { Clock } from '../otp/clock.js';
 import type { ParentRef } from '../otp/nact.js';
+import { clientKey, type ClientLimits } from './client_limits.js';
 import { sessionIdServer, startConnection } from './comet_sup.js';
 import { DEFAULT_MAX_RESPONSE_BYTES, type ConnectionEvent, type PacketOutcome, type RequestOutcome } from './connection.js';
 import { CometError, HTTP_STATUS, isCometError, isWireErrorCode, type WireErrorCode } from './errors.js';
@@ -40,7 +41,8 @@ export const SETUP_CALL_TIMEOUT_MS = 10_000;
  */
 export type ApiReply =
   | { readonly status: 200; readonly body: SetupReply | RequestReply }
-  | { readonly status: number; readonly body: ErrorReply }
+  /** `retryAfter`: whole seconds, sent as `Retry-After` (a 429 always has one). */
+  | { readonly status: number; readonly body: ErrorReply; readonly retryAfter?: number }
   | { readonly status: 200; readonly json: string; readonly written: () => () => void };
 
 /**
@@ -50,6 +52,9 @@ export type ApiReply =
  */
 export interface SocketWatch {
   onClosed(cb: () => void): () => void;
+  /** The client's address (the peer, or what a trusted proxy says it is): what per-client
+   *  limits count under. Absent when the embedder's transport has none. */
+  readonly peer?: string;
 }
 
 export interface CometApiDeps {
@@ -70,11 +75,14 @@ export interface CometApiDeps {
   /** Longest response: a packet whose reply alone would be longer is refused when pushed
    *  (default {@link DEFAULT_MAX_RESPONSE_BYTES}). */
   readonly maxResponseBytes?: number;
+  /** Per-client setup limits (`429`); absent: none. */
+  readonly clientLimits?: ClientLimits;
 }
 
 export interface CometApi {
   handleJson(body: unknown, socket: SocketWatch): Promise<ApiReply>;
-  handleSetup(): Promise<ApiReply>;
+  /** Open a session for the client at `peer` (absent: no per-client limit applies). */
+  handleSetup(peer?: string): Promise<ApiReply>;
   handleRequest(sid: Sid, request: RequestFrame | TerminateFrame, socket: SocketWatch): Promise<ApiReply>;
   /** Push `data` to one session. Rejects with a CometError `unknown_session`, `overloaded`,
    *  `bad_request` (not JSON-encodable) or `ERR_COMET_PACKET_TOO_LARGE`. */
@@ -86,41 +94,54 @@ export interface CometApi {
 
 /** Build the comet API over a running comet_sup tree. */
 export function createCometApi(deps: CometApiDeps): CometApi {
-  const { system, router, sessions, wait, inactivity, maxSessions, clock, isClosing } = deps;
+  const { system, router, sessions, wait, inactivity, maxSessions, clock, isClosing, clientLimits } = deps;
   const maxResponseBytes = deps.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
 
   /**
    * The post's handle_setup: a sid from the session-id server, a connection FSM for it under the
    * connection supervisor, the sid back to the client. The FSM's `init` enters it in `sessions`.
+   * A client over its own share (per-client limits) is refused first, with `429`: one address
+   * must not be able to use up `maxSessions` for everyone.
    */
-  async function handleSetup(): Promise<ApiReply> {
+  async function handleSetup(peer?: string): Promise<ApiReply> {
     if (isClosing()) return error('shutting_down', 'the server is shutting down');
-    if (sessions.size + sessions.settingUp >= maxSessions) return error('overloaded', 'session limit reached');
-    sessions.settingUp++;
+    const client = peer === undefined || clientLimits === undefined ? undefined : clientKey(peer);
+    const refused = client === undefined ? undefined : clientLimits?.admit(client);
+    if (refused) return { ...error(refused.error, refused.message), retryAfter: refused.retryAfter };
+    let opened: Sid | undefined;
     try {
-      // The session-id server may be restarting after a crash: retry briefly inside rather than
-      // fail the setup, then give up with a 503 the client retries.
-      const deadline = clock.now() + SETUP_RETRY_MS;
-      let sid: Sid | undefined;
-      for (;;) {
-        const ids = sessionIdServer(system);
-        // A call that fails means it died during the call: the same as not finding it.
-        if (ids) sid = await sessionIds.newSid(ids, SETUP_CALL_TIMEOUT_MS).catch(() => undefined);
-        if (sid !== undefined) break;
-        if (clock.now() >= deadline || isClosing()) return error('overloaded', 'session ids unavailable, retry');
-        await new Promise<void>((resolve) => clock.setTimeout(resolve, SETUP_RETRY_INTERVAL_MS));
+      if (sessions.size + sessions.settingUp >= maxSessions) return error('overloaded', 'session limit reached');
+      sessions.settingUp++;
+      try {
+        // The session-id server may be restarting after a crash: retry briefly inside rather than
+        // fail the setup, then give up with a 503 the client retries.
+        const deadline = clock.now() + SETUP_RETRY_MS;
+        let sid: Sid | undefined;
+        for (;;) {
+          const ids = sessionIdServer(system);
+          // A call that fails means it died during the call: the same as not finding it.
+          if (ids) sid = await sessionIds.newSid(ids, SETUP_CALL_TIMEOUT_MS).catch(() => undefined);
+          if (sid !== undefined) break;
+          if (clock.now() >= deadline || isClosing()) return error('overloaded', 'session ids unavailable, retry');
+          await new Promise<void>((resolve) => clock.setTimeout(resolve, SETUP_RETRY_INTERVAL_MS));
+        }
+        const started = await startConnection(system, sid);
+        if (!('ok' in started)) {
+          // A name clash means a live session owns this sid: releasing it would free a live id.
+          const clash = 'error' in started && typeof started.error === 'object' && started.error !== null && 'already_started' in started.error;
+          const ids = sessionIdServer(system);
+          if (ids && !clash) sessionIds.release(ids, sid);
+          return error('overloaded', 'could not start the session, retry');
+        }
+        opened = sid;
+        return { status: 200, body: { sid, wait, inactivity } };
+      } finally {
+        sessions.settingUp--;
       }
-      const started = await startConnection(system, sid);
-      if (!('ok' in started)) {
-        // A name clash means a live session owns this sid: releasing it would free a live id.
-        const clash = 'error' in started && typeof started.error === 'object' && started.error !== null && 'already_started' in started.error;
-        const ids = sessionIdServer(system);
-        if (ids && !clash) sessionIds.release(ids, sid);
-        return error('overloaded', 'could not start the session, retry');
-      }
-      return { status: 200, body: { sid, wait, inactivity } };
     } finally {
-      sessions.settingUp--;
+      // The client's slot is held by the session until it ends; a session that ended before its
+      // setup returned has been counted out already, and a failed setup gives the slot back.
+      if (client !== undefined) clientLimits?.settle(client, opened !== undefined && sessions.has(opened) ? opened : undefined);
     }
   }
 
@@ -159,7 +180,7 @@ export function createCometApi(deps: CometApiDeps): CometApi {
     const frame = decoded.frame;
     switch (frame.type) {
       case 'setup':
-        return handleSetup();
+        return handleSetup(socket.peer);
       case 'request':
       case 'terminate':
         return handleRequest(frame.sid, frame, socket);

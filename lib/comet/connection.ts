@@ -45,6 +45,7 @@ import { DEFAULT_MAX_SESSION_BYTES, ServerBudget, SessionBudget } from './budget
 import { CometError } from './errors.js';
 import { assertSendable, encodeRequestReply, REPLY_ENVELOPE_BYTES, type EncodedData } from './wire.js';
 import type { ConnectionStats } from './stats.js';
+import { sidTag } from './sid_tag.js';
 
 // ---------------------------------------------------------------------------------------------
 // Types: states, events, replies
@@ -140,6 +141,8 @@ export interface ConnectionConfig {
   /** Longest response, in bytes (default {@link DEFAULT_MAX_RESPONSE_BYTES}). */
   readonly maxResponseBytes?: number;
   readonly hooks: SessionHooks;
+  /** Where a session's warnings go; give it a throttled logger (lib/otp/log_throttle.ts): a
+   *  client can make a session warn once per message it sends. */
   readonly logger: Logger;
   /** Told when a connection starts and ends (the server's session table, metrics). */
   readonly onStarted?: (sid: Sid, fsm: FsmRef<ConnectionEvent>) => void;
@@ -161,6 +164,8 @@ interface Held {
 /** The FSM's data. Mutated in place: one record per session, thousands of sessions. */
 export interface ConnectionData {
   readonly sid: Sid;
+  /** What stands for the sid in log lines (sid_tag.ts): never log the sid itself. */
+  readonly tag: string;
   readonly config: ConnectionConfig;
   readonly outbox: Outbox;
   readonly inbox: Inbox;
@@ -201,7 +206,7 @@ export function connectionName(sid: Sid): string {
 export const connection: GenFsm<{ sid: Sid; config: ConnectionConfig }, ConnectionState, ConnectionData, ConnectionEvent> = {
   init({ sid, config }, ctx) {
     const data: ConnectionData = {
-      sid, config,
+      sid, tag: sidTag(sid), config,
       outbox: new Outbox({ maxQueue: config.maxQueue }),
       inbox: new Inbox(),
       budget: new SessionBudget(config.serverBudget ?? new ServerBudget(Infinity), config.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES),
@@ -397,7 +402,7 @@ function packet(ev: Extract<ConnectionEvent, { type: 'packet' }>, d: ConnectionD
   const pushed = pushPacket(ev.data, d, ctx);
   if (ev.from) ctx.reply(ev.from, pushed.ok ? { ok: true, seq: pushed.seq } : { ok: false, code: 'overloaded' });
   // A broadcast has nobody to tell: say it here rather than drop the packet silently.
-  else if (!pushed.ok) d.config.logger.warn({ sid: d.sid, queued: d.outbox.size, bytes: d.budget.used }, 'packet refused: queue full');
+  else if (!pushed.ok) d.config.logger.warn({ session: d.tag, queued: d.outbox.size, bytes: d.budget.used }, 'packet refused: queue full');
   return settle(d, ctx);
 }
 
@@ -594,7 +599,7 @@ function callHook<A extends unknown[]>(
 }
 
 function reportHook(d: ConnectionData, hook: keyof SessionHooks, err: unknown): void {
-  d.config.logger.error({ sid: d.sid, hook, err: err instanceof Error ? err.message : String(err) }, 'application hook failed');
+  d.config.logger.error({ session: d.tag, hook, err: err instanceof Error ? err.message : String(err) }, 'application hook failed');
 }
 
 function maybeFault(d: ConnectionData, ev: ConnectionEvent): void {

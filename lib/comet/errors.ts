@@ -16,6 +16,8 @@ export type WireErrorCode =
   | 'method_not_allowed'
   | 'too_large'
   | 'unsupported_media_type'
+  | 'rate_limited'
+  | 'too_many_sessions'
   | 'overloaded'
   | 'shutting_down';
 
@@ -29,6 +31,8 @@ export const HTTP_STATUS: Readonly<Record<WireErrorCode, number>> = Object.freez
   method_not_allowed: 405,
   too_large: 413,
   unsupported_media_type: 415,
+  rate_limited: 429,
+  too_many_sessions: 429,
   overloaded: 503,
   shutting_down: 503,
 });

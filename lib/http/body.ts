@@ -23,6 +23,9 @@ export type ReadJsonBodyOptions = {
   readonly maxBytes: number;
   /** Deepest array/object nesting accepted; the top-level object is depth 1. */
   readonly maxDepth?: number;
+  /** Called once the headers pass every check (media type, declared length), just before the
+   *  first body byte is read: where a `100 Continue` goes. */
+  readonly beforeRead?: () => void;
 };
 
 export type BodyErrorCode = 'bad_json' | 'too_large' | 'unsupported_media_type';
@@ -146,8 +149,12 @@ export function readJsonBodyThen(
     return;
   }
   if (req.destroyed) return done(undefined, failure('bad_json', 'request aborted before its body was read'));
-  // With `length`, raw-body refuses a Content-Length over the limit before reading a byte.
-  getRawBody(req, { limit: opts.maxBytes, length: declaredLength(req) }, (err, raw) => {
+  const length = declaredLength(req);
+  // Decided from the headers alone, before `beforeRead` (a client waiting on 100-continue gets
+  // the 413 instead); raw-body would refuse it too, but only once reading has been asked for.
+  if (length !== null && length > opts.maxBytes) return done(undefined, failure('too_large', `body is larger than ${opts.maxBytes} bytes`));
+  opts.beforeRead?.();
+  getRawBody(req, { limit: opts.maxBytes, length }, (err, raw) => {
     if (err) {
       switch (rawBodyErrorType(err)) {
         case 'entity.too.large':

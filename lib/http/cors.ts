@@ -20,6 +20,8 @@ export const DEFAULT_CORS: CorsOption = false;
 export const PREFLIGHT_MAX_AGE_SECONDS = 600;
 /** `Access-Control-Allow-Methods` of a preflight answer. */
 export const CORS_ALLOW_METHODS = 'POST, OPTIONS';
+/** `Access-Control-Expose-Headers` of an allowed origin's response. */
+export const CORS_EXPOSE_HEADERS = 'Retry-After';
 /** `Access-Control-Allow-Headers` of a preflight answer: JSON bodies need only this one. */
 export const CORS_ALLOW_HEADERS = 'Content-Type';
 
@@ -68,6 +70,9 @@ export function applyCors(req: IncomingMessage, res: ServerResponse, cors: CorsO
   const origin = req.headers.origin;
   if (!isOriginAllowed(origin, cors)) return false;
   res.setHeader('Access-Control-Allow-Origin', origin);
+  // A page's script may read only the safelisted response headers unless told: a client in a
+  // browser needs Retry-After to wait as long as a 429 says.
+  res.setHeader('Access-Control-Expose-Headers', CORS_EXPOSE_HEADERS);
   return true;
 }
 

@@ -4,6 +4,7 @@
  * lets held polls be answered, and only then cuts what is left.
  */
 import type { Server } from 'node:http';
+import { pathnameOf } from './handler.js';
 
 /** How long a close waits for replies still being written before it cuts the connections. */
 export const CLOSE_GRACE_MS = 1000;
@@ -24,6 +25,22 @@ export const KEEP_ALIVE_TIMEOUT_MS = 5000;
 export function applyHttpTimeouts(server: Server, wait: number): void {
   server.headersTimeout = wait + 5000;
   server.requestTimeout = wait + 10_000;
+}
+
+/**
+ * Let the comet handler answer `Expect: 100-continue` itself: node:http sends `100 Continue`
+ * before any handler runs unless the server listens to `checkContinue`, so a client would be told
+ * to send a body the headers already condemn (405, 413, 415). Requests for the comet path go to
+ * the `request` listeners unanswered (the handler sends the 100 once the headers pass); any other
+ * path gets node's usual 100 first, so routes installed in front keep working.
+ * @example
+ * deferContinue(server, '/comet');
+ */
+export function deferContinue(server: Server, cometPath: string): void {
+  server.on('checkContinue', (req, res) => {
+    if (pathnameOf(req.url) !== cometPath) res.writeContinue();
+    server.emit('request', req, res);
+  });
 }
 
 /**

@@ -14,4 +14,5 @@ export { whereis } from './registry.js';
 export { ManualClock, systemClock, type Clock } from './clock.js';
 export { OtpError, OTP_ERROR_CODES, isOtpError, isNormalExit, type ExitReason, type OtpErrorCode } from './errors.js';
 export { nullLogger, type Logger } from './logger.js';
+export { DEFAULT_LOG_THROTTLE_MS, throttleLogger, type LogThrottleOptions, type ThrottledLogger } from './log_throttle.js';
 export { startSystem, stopSystem, type SystemRef } from './nact.js';
