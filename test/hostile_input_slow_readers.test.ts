@@ -15,10 +15,16 @@ import { RawSocket, expectError, requestHead } from './fixtures/raw_socket.js';
 /** 1,000 packets of 16 KiB: a 16 MiB response, far more than loopback's socket buffers hold. */
 const PACKETS = 1000;
 const PACKET = 'x'.repeat(16 * 1024);
+const MIB = 1024 * 1024;
 
 async function bigSession(t: Test): Promise<{ s: Started; clock: ManualClock; sid: string; sockets: net.Socket[] }> {
   const clock = new ManualClock();
-  const s = await startServer(t, { clock, wait: 600_000, inactivity: 600_000, maxQueue: PACKETS + 1 }); // not full: a full queue sent and not acked is 503
+  // Budgets wide enough for four unread 16 MiB responses: this file is about the write timeout and
+  // the connections per session, not the byte budgets (hostile_input_bytes.test.ts has those).
+  const s = await startServer(t, {
+    clock, wait: 600_000, inactivity: 600_000, maxQueue: PACKETS + 1,
+    maxResponseBytes: 32 * MIB, maxSessionBytes: 256 * MIB, maxServerBytes: 512 * MIB,
+  });
   const sockets: net.Socket[] = [];
   s.comet.httpServer?.on('connection', (socket: net.Socket) => sockets.push(socket));
   const sid = await setup(s.url);
