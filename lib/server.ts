@@ -16,6 +16,8 @@ import { nullLogger, type Logger } from './otp/logger.js';
 import { startSystem, stopSystem } from './otp/nact.js';
 import { shutdown, type Pid } from './otp/proc_lib.js';
 import { clearRegistry } from './otp/registry.js';
+import { Cluster, type ClusterNodeStats, type ClusterOptions } from './cluster/cluster.js';
+import { endConnections } from './cluster/fence.js';
 import { createCometApi, DEFAULT_MAX_SESSIONS, type CometApi } from './comet/api.js';
 import { sessionIdServer, startCometSup } from './comet/comet_sup.js';
 import { DEFAULT_INACTIVITY_MS, DEFAULT_WAIT_MS, type ConnectionEvent, type SessionHooks } from './comet/connection.js';
@@ -24,6 +26,7 @@ import { asSid, type Seq, type Sid } from './comet/ids.js';
 import { createMetrics } from './comet/metrics.js';
 import { DEFAULT_MAX_QUEUE } from './comet/outbox.js';
 import * as sessionIds from './comet/session_ids.js';
+import { nodeSid } from './comet/session_ids.js';
 import { localRouter } from './comet/session_router.js';
 import { SessionTable } from './comet/sessions.js';
 import { newConnectionStats } from './comet/stats.js';
@@ -64,6 +67,23 @@ export interface CometServerOptions extends SessionHooks {
   readonly clock?: Clock;
   /** The session-id source (tests inject a colliding one). */
   readonly generateSid?: () => string;
+  /**
+   * Run as one node of a cluster on Redis: any node serves any request (no sticky sessions), the
+   * sid names the node that owns it, and a request for another node's session is forwarded there
+   * (docs/scale-out.md). Without it, one process and no Redis.
+   */
+  readonly cluster?: ClusterOptions;
+}
+
+/** A cluster node, as `CometServer.cluster` shows it. */
+export interface CometCluster {
+  /** This node's id in its current life (`<name>~<creation>`; it changes if the node fences itself). */
+  readonly node: string;
+  /** Its counts for `/admin/stats`: forwarded calls, served calls, Redis up, nodes seen. */
+  stats(): ClusterNodeStats;
+  /** Broadcast to every node; resolves with this node's session count and the nodes reached.
+   *  Rejects with CometError `overloaded`, having sent nothing, when Redis is unreachable. */
+  broadcast(data: unknown): Promise<{ readonly sessions: number; readonly nodes: number }>;
 }
 
 export interface CometServer {
@@ -73,6 +93,8 @@ export interface CometServer {
   readonly registry: Registry | undefined;
   /** The post's interface functions, for embedders that route requests themselves. */
   readonly api: CometApi;
+  /** This node of the cluster, when the `cluster` option is set. */
+  readonly cluster: CometCluster | undefined;
   /** Listen on its own node:http server; resolves with the bound address. */
   listen(port?: number, host?: string): Promise<AddressInfo>;
   /** The node:http server `listen` created, if any. */
@@ -125,6 +147,11 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
   }, options.metrics?.registry);
   const logger = metrics ? metrics.countRestarts(baseLogger) : baseLogger;
 
+  // A cluster node has its id before the tree starts: every sid it hands out carries it.
+  const cluster = options.cluster ? new Cluster(options.cluster, { logger, registry: metrics?.registry }) : undefined;
+  const userGenerate = options.generateSid;
+  const generateSid = cluster ? () => nodeSid(cluster.node, userGenerate?.()) : userGenerate;
+
   // The tree.
   const system = startSystem();
   // Called as plain functions, so an options object's methods keep working unbound.
@@ -150,19 +177,31 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
     ...(options.intensity !== undefined ? { intensity: options.intensity } : {}),
     ...(options.period !== undefined ? { period: options.period } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
-    ...(options.generateSid ? { generateSid: options.generateSid } : {}),
+    ...(generateSid ? { generateSid } : {}),
   });
   if (!('ok' in started)) {
     stopSystem(system);
+    await cluster?.close();
     const reason = 'error' in started ? started.error : 'ignore';
     throw new CometError('ERR_COMET_START_FAILED', `comet supervision tree failed to start: ${describe(reason)}`, { cause: reason });
   }
   const top: Pid<never> = started.ok;
-  const router = localRouter(system);
-  const api = createCometApi({ system, router, sessions, wait, inactivity, maxSessions, clock, isClosing: () => closing });
+  const local = localRouter(system);
+  // The cluster starts before the API exists (the API needs its router): a broadcast arriving in
+  // between finds no API yet, and no session either.
+  const late: { api?: CometApi } = {};
+  if (cluster) {
+    await cluster.start({
+      local,
+      deliverBroadcast: (data) => late.api?.broadcast(data) ?? 0,
+      endLocalSessions: () => endConnections(system),
+    });
+  }
+  const router = cluster ? cluster.router : local;
+  const cometApi = late.api = createCometApi({ system, router, sessions, wait, inactivity, maxSessions, clock, isClosing: () => closing });
 
   // The handler: the ops endpoints, then the comet endpoint.
-  const cometHandler = createHandler(api, {
+  const cometHandler = createHandler(cometApi, {
     path, maxBodyBytes, logger,
     cors: options.cors ?? DEFAULT_CORS,
     isClosing: () => closing,
@@ -189,13 +228,22 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
     const endSessions = (): Promise<void> => shutdown(top, 'shutdown', 'infinity');
     if (httpServer) await closeHttpServer(httpServer, endSessions);
     else await endSessions();
+    // After the sessions: a forwarded request in flight still reached them until now.
+    await cluster?.close();
     clearRegistry(system);
     stopSystem(system);
   }
 
   return {
     handler,
-    api,
+    api: cometApi,
+    cluster: cluster && {
+      get node() {
+        return cluster.node;
+      },
+      stats: () => cluster.stats(),
+      broadcast: (data) => cluster.broadcast(data),
+    },
     registry: metrics?.registry,
     get httpServer() {
       return httpServer;
@@ -213,10 +261,11 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
         });
       });
     },
-    handlePacket: (sid, data) => api.handlePacket(asSid(sid), data),
+    handlePacket: (sid, data) => cometApi.handlePacket(asSid(sid), data),
     broadcast(data) {
+      if (cluster) return cluster.broadcast(data).then((r) => r.sessions);
       try {
-        return Promise.resolve(api.broadcast(data));
+        return Promise.resolve(cometApi.broadcast(data));
       } catch (err) {
         return Promise.reject(err instanceof Error ? err : new Error(String(err)));
       }
