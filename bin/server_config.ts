@@ -28,6 +28,9 @@ const FLAGS = {
   'max-body': { type: 'string', env: 'COMET_MAX_BODY' },
   fault: { type: 'string', env: 'COMET_FAULT_MS' },
   'fault-session-ids': { type: 'string', env: 'COMET_FAULT_SESSION_IDS_MS' },
+  redis: { type: 'string', env: 'COMET_REDIS_URL' },
+  'node-id': { type: 'string', env: 'COMET_NODE_ID' },
+  lease: { type: 'string', env: 'COMET_LEASE_MS' },
 } as const;
 
 export const USAGE = `Options (flag, or environment variable):
@@ -40,6 +43,11 @@ export const USAGE = `Options (flag, or environment variable):
   --max-body BYTES    COMET_MAX_BODY       request body limit (default 65536)
   --fault MS          COMET_FAULT_MS       crash one session's FSM every MS (fault injection; off)
   --fault-session-ids MS  COMET_FAULT_SESSION_IDS_MS  crash the session-id server every MS (off)
+  --redis URL         COMET_REDIS_URL      run as a cluster node on this Redis (redis://host:port; off:
+                                           one process, no Redis). Any node serves any request.
+  --node-id NAME      COMET_NODE_ID        this node's name, unique among live nodes (default: host-pid)
+  --lease MS          COMET_LEASE_MS       a dead node's sessions answer 404 within about 1.25 leases
+                                           (default 10000; only with --redis)
   --help                                   this text
 Logging: LOG_LEVEL (trace, debug, info, warn, error; default info), JSON lines on stdout.`;
 
@@ -80,6 +88,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv, defa
     ...opt('maxSessions', int('max-sessions', 1)),
     ...opt('maxQueue', int('max-queue', 1)),
     ...opt('maxBodyBytes', int('max-body', 2)),
+    ...clusterOption(get('redis'), get('node-id'), int('lease', 1)),
   };
   return {
     port: int('port', 0) ?? defaultPort,
@@ -93,6 +102,11 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv, defa
 
 function opt<K extends string>(key: K, v: number | undefined): { [P in K]?: number } {
   return (v === undefined ? {} : { [key]: v }) as { [P in K]?: number };
+}
+
+function clusterOption(redis: string | undefined, nodeId: string | undefined, lease: number | undefined): Pick<CometServerOptions, 'cluster'> {
+  if (redis === undefined || redis === '') return {};
+  return { cluster: { redis, ...(nodeId ? { nodeId } : {}), ...(lease !== undefined ? { lease } : {}) } };
 }
 
 function fail(message: string): never {
