@@ -85,6 +85,7 @@ export class Liveness {
   /** When the last successful renewal was sent (its lease runs from no earlier than that). */
   #lastRenewOk = -Infinity;
   #renewing: Promise<Renewal> | undefined;
+  #lastAttempt = -Infinity;
   #timer: TimerHandle | undefined;
   #stopped = false;
   /** Counters for metrics and stats. */
@@ -151,6 +152,16 @@ export class Liveness {
     return this.#o.bus.up && this.#o.clock.now() - this.#lastRenewOk > this.#o.lease;
   }
 
+  /**
+   * Nobody listens on `node`'s channel: it may have died. Look at the leases now rather than at
+   * the next renewal (at most RENEWALS_PER_LEASE * 2 extra looks per lease), so its sids turn 404
+   * as soon as its lease lapses.
+   */
+  suspect(): void {
+    if (this.#o.clock.now() - this.#lastAttempt < this.#o.lease / (RENEWALS_PER_LEASE * 2)) return;
+    void this.renewNow();
+  }
+
   /** Renew now (or join the renewal in flight). */
   renewNow(): Promise<Renewal> {
     return (this.#renewing ??= this.#renew().finally(() => {
@@ -185,6 +196,7 @@ export class Liveness {
     }
     if (!bus.up) return 'failed';
     const sentAt = clock.now();
+    this.#lastAttempt = sentAt;
     const declare = sentAt >= this.#graceUntil;
     let out: unknown;
     try {

@@ -166,6 +166,7 @@ export class ClusterRouter implements SessionRouter {
           this.#fail(id, unknown());
         } else {
           stats.failures.not_listening++;
+          liveness.suspect();
           this.#fail(id, new CometError('overloaded', 'the session\'s node is not reachable right now, retry'));
         }
       }, () => {
