@@ -13,14 +13,15 @@ type Brand<T, B extends string> = T & { readonly __brand: B };
 /** One life of one node: `<name>~<creation>`. */
 export type NodeId = Brand<string, 'NodeId'>;
 
-/** What a node name may be: no `.` (it ends the node part of a sid) and no `~` (it ends the name). */
-export const NODE_NAME_PATTERN = /^[A-Za-z0-9_-]{1,48}$/;
+/** What a node name may be: no `.` (it ends the node part of a sid), no `~` (it ends the name); up to
+ *  63 characters, so a Kubernetes pod name fits. */
+export const NODE_NAME_PATTERN = /^[A-Za-z0-9_-]{1,63}$/;
 /** Separates the name from the creation. */
 export const CREATION_SEPARATOR = '~';
 /** Random bytes of a creation (48 bits, 8 base64url characters). */
 export const CREATION_BYTES = 6;
 
-const NODE_ID_PATTERN = /^[A-Za-z0-9_-]{1,48}~[A-Za-z0-9_-]{8}$/;
+const NODE_ID_PATTERN = /^[A-Za-z0-9_-]{1,63}~[A-Za-z0-9_-]{8}$/;
 
 /** A new life of the node called `name`. @throws CometError ERR_COMET_INVALID_OPTION on a bad name. */
 export function newNodeId(name: string): NodeId {
