@@ -6,8 +6,9 @@
  * sharing one port: node:cluster hands each new connection to a worker in turn, so consecutive
  * requests of one browser land on different nodes, and any node serves any request.
  *
- * Flags: --workers N (default 2), --port N (default 8080), --lease MS (default 10000). SIGINT or
- * SIGTERM stops the workers gracefully, then Redis.
+ * Flags: --workers N (default 2), --port N (default 8080), --lease MS (default 10000), --app
+ * demo|echo (default demo; the echo server for benchmarks). SIGINT or SIGTERM stops the workers
+ * gracefully, then Redis.
  */
 import cluster from 'node:cluster';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -72,17 +73,22 @@ async function startRedis(): Promise<{ proc: ChildProcess; url: string }> {
 }
 
 if (cluster.isPrimary) {
-  const { values } = parseArgs({ options: { workers: { type: 'string' }, port: { type: 'string' }, lease: { type: 'string' }, help: { type: 'boolean' } }, strict: true });
+  const { values } = parseArgs({
+    options: { workers: { type: 'string' }, port: { type: 'string' }, lease: { type: 'string' }, app: { type: 'string' }, help: { type: 'boolean' } },
+    strict: true,
+  });
   if (values.help === true) {
-    process.stdout.write('npm run cluster -- [--workers N] [--port N] [--lease MS]\n');
+    process.stdout.write('npm run cluster -- [--workers N] [--port N] [--lease MS] [--app demo|echo]\n');
     process.exit(0);
   }
+  const app = values.app ?? 'demo';
+  if (app !== 'demo' && app !== 'echo') fail(`--app must be demo or echo, got ${JSON.stringify(app)}`);
   const workers = intFlag(values.workers, 'workers', DEFAULT_WORKERS, 1);
   const port = intFlag(values.port, 'port', 8080, 0);
   const lease = intFlag(values.lease, 'lease', 10_000, 200);
   const redis = await startRedis();
   let stopping = false;
-  cluster.setupPrimary({ exec: fileURLToPath(new URL('./demo.js', import.meta.url)), args: [] });
+  cluster.setupPrimary({ exec: fileURLToPath(new URL(`./${app}.js`, import.meta.url)), args: [] });
   const fork = (i: number): void => {
     const w = cluster.fork({ PORT: String(port), COMET_REDIS_URL: redis.url, COMET_NODE_ID: `worker-${i}`, COMET_LEASE_MS: String(lease) });
     w.on('exit', (code, signal) => {
