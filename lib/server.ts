@@ -99,11 +99,14 @@ export interface CometServer {
   listen(port?: number, host?: string): Promise<AddressInfo>;
   /** The node:http server `listen` created, if any. */
   readonly httpServer: http.Server | undefined;
-  /** Push `data` to one session; rejects with CometError `unknown_session` or `overloaded`. */
+  /** Push `data` to one session (on a cluster, owned by any node); rejects with CometError
+   *  `unknown_session` or `overloaded`. */
   handlePacket(sid: Sid | string, data: unknown): Promise<Seq>;
   /** Push `data` to every live session without waiting for them; resolves to how many live
    *  sessions it was sent to. A session whose queue is full refuses it and logs a warning (not
-   *  counted out here): use `handlePacket` per session to be told. */
+   *  counted out here): use `handlePacket` per session to be told. On a cluster node it reaches
+   *  every node's sessions and resolves to this node's count; it rejects with CometError
+   *  `overloaded`, having sent nothing anywhere, while Redis is unreachable. */
   broadcast(data: unknown): Promise<number>;
   /** The live sessions. */
   sessions(): readonly Sid[];
