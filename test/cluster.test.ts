@@ -7,6 +7,7 @@ import t from 'tap';
 import { RedisServer, requireRedis } from './fixtures/redis.js';
 import { ownerName, post, RandomProxy, startNode, testClient, until, TEST_LEASE_MS, type Node } from './fixtures/cluster.js';
 import type { Sid } from '../lib/index.js';
+import { RECONNECT_CAP_MS } from '../lib/cluster/redis_bus.js';
 
 if (requireRedis(t, 'cluster')) {
   void t.test('forward_exactly_once: 100 clients, every request to a random node of three', async (t) => {
@@ -72,7 +73,7 @@ if (requireRedis(t, 'cluster')) {
     const redis = await RedisServer.start(t);
     const [a, b] = await Promise.all(['a', 'b'].map((n) => startNode(t, redis.url, n))) as [Node, Node];
     // Past the grace period of the start, unknown node ids are known dead.
-    await new Promise((r) => setTimeout(r, TEST_LEASE_MS + 100));
+    await new Promise((r) => setTimeout(r, TEST_LEASE_MS + RECONNECT_CAP_MS + 100));
     const random = '6f1c2b9e-3d4a-4f8e-9b7c-2a1d0e5f4c3b';
     const prevLife = `b~AAAAAAAA.${random}`;
     for (const sid of [`nobody~AAAAAAAA.${random}`, prevLife, random, 'b.x']) {

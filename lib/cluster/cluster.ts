@@ -13,7 +13,7 @@ import { assertSendable } from '../comet/wire.js';
 import type { BusEvent, ClusterBus } from './bus.js';
 import { DEFAULT_LEASE_MS, Liveness, RENEWALS_PER_LEASE } from './liveness.js';
 import { defaultNodeName, type NodeId } from './node_id.js';
-import { createRedisBus } from './redis_bus.js';
+import { createRedisBus, RECONNECT_CAP_MS } from './redis_bus.js';
 import { ClusterRouter } from './router.js';
 import { newClusterStats, registerClusterMetrics, type ClusterStats } from './stats.js';
 import { decode, encode } from './wire.js';
@@ -80,6 +80,8 @@ export class Cluster {
     this.#bus = options.bus ?? createRedisBus({ url: options.redis, commandTimeoutMs: Math.floor(lease / RENEWALS_PER_LEASE) });
     this.#liveness = new Liveness({
       bus: this.#bus, prefix: this.#prefix, name: options.nodeId ?? defaultNodeName(), lease,
+      // The others reconnect up to RECONNECT_CAP_MS after this node does.
+      grace: lease + RECONNECT_CAP_MS,
       clock: env.clock ?? systemClock, logger: env.logger,
       onNodeDown: (node) => {
         this.#logger.warn({ node }, 'cluster: node down, its sessions are unknown from now');

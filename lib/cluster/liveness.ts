@@ -11,8 +11,9 @@
  * id). The renewal and the declaration are each one Lua script, so they cannot interleave: either
  * the node renewed before anyone saw its lease lapse, or it was declared and will fence.
  *
- * An empty Redis (restarted without persistence) holds no lease at all: for one lease after every
- * (re)connection a node declares nobody dead and keeps the nodes it knew, while they come back.
+ * An empty Redis (restarted without persistence) holds no lease at all: for a grace period after
+ * every (re)connection (one lease plus the longest reconnection delay) a node declares nobody dead
+ * and keeps the nodes it knew, while they come back.
  */
 import type { Clock, TimerHandle } from '../otp/clock.js';
 import type { Logger } from '../otp/logger.js';
@@ -66,6 +67,10 @@ export interface LivenessOptions {
   readonly prefix: string;
   readonly name: string;
   readonly lease: number;
+  /** How long after a (re)connection nobody is declared dead (default: one lease). It must cover
+   *  the other nodes' reconnection delay too, or a node that reconnects a little later than this
+   *  one after a Redis restart would be declared dead and fence itself for nothing. */
+  readonly grace?: number;
   readonly clock: Clock;
   readonly logger: Logger;
   /** A node left the view (lease lapsed, or it said it stopped). */
@@ -120,7 +125,7 @@ export class Liveness {
 
   /** Redis is (back) up: a grace period of one lease, then renew at once. */
   busUp(): void {
-    this.#graceUntil = this.#o.clock.now() + this.#o.lease;
+    this.#graceUntil = this.#o.clock.now() + (this.#o.grace ?? this.#o.lease);
     void this.renewNow();
   }
 
