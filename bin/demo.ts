@@ -9,6 +9,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { chatHooks, chatRoutes, defaultAssets } from '../examples/chat/server.js';
+import { adminRoutes } from './admin.js';
 import { runServer } from './run_server.js';
 import { loadConfig } from './server_config.js';
 
@@ -21,8 +22,10 @@ if (!existsSync(join(assets.bundleDir, 'chat.js'))) {
   config.logger.warn({ bundleDir: assets.bundleDir }, 'chat bundle missing: run `npm run build:client` first');
 }
 const routes = chatRoutes(assets, config.logger);
+// GET /admin/stats only: the demo is public, its broadcast is the chat itself.
+const admin = adminRoutes({ broadcast: false });
 await runServer(config, {
   name: 'comet-fsm chat demo',
-  routes: (_comet, req, res) => routes(req, res),
+  routes: (comet, req, res) => admin(comet, req, res) || routes(req, res),
   hooks: (comet) => chatHooks(comet, config.logger),
 });

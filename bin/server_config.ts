@@ -37,6 +37,9 @@ export const FLAGS = {
   'trust-proxy': { type: 'boolean', env: 'COMET_TRUST_PROXY' },
   fault: { type: 'string', env: 'COMET_FAULT_MS' },
   'fault-session-ids': { type: 'string', env: 'COMET_FAULT_SESSION_IDS_MS' },
+  redis: { type: 'string', env: 'COMET_REDIS_URL' },
+  'node-id': { type: 'string', env: 'COMET_NODE_ID' },
+  lease: { type: 'string', env: 'COMET_LEASE_MS' },
 } as const;
 
 type Flag = keyof typeof FLAGS;
@@ -61,6 +64,11 @@ export const USAGE = `Options (flag, or environment variable):
   --trust-proxy       COMET_TRUST_PROXY=1  count clients by the last X-Forwarded-For entry (only behind a proxy that sets it)
   --fault MS          COMET_FAULT_MS       crash one session's FSM every MS (fault injection; off)
   --fault-session-ids MS  COMET_FAULT_SESSION_IDS_MS  crash the session-id server every MS (off)
+  --redis URL         COMET_REDIS_URL      run as a cluster node on this Redis (redis://host:port; off:
+                                           one process, no Redis). Any node serves any request.
+  --node-id NAME      COMET_NODE_ID        this node's name, unique among live nodes (default: host-pid)
+  --lease MS          COMET_LEASE_MS       a dead node's sessions answer 404 within about 1.25 leases
+                                           (default 10000; only with --redis)
   --help                                   this text
 Logging: LOG_LEVEL (trace, debug, info, warn, error; default info), JSON lines on stdout.
 A bad option, or a port already in use, prints one line on stderr and exits with status 1.`;
@@ -121,6 +129,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv, def
     ...opt('maxSessionsPerClient', int('max-sessions-per-client', 0)),
     ...opt('setupRatePerClient', int('setup-rate-per-client', 0)),
     ...(values['trust-proxy'] === true || env.COMET_TRUST_PROXY === '1' ? { trustProxy: true } : {}),
+    ...clusterOption(get('redis'), get('node-id'), int('lease', 1)),
   };
   const config: ServerConfig = {
     port: int('port', 0, 65_535) ?? defaultPort,
@@ -175,4 +184,9 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv, defa
 
 function opt<K extends string>(key: K, v: number | undefined): { [P in K]?: number } {
   return (v === undefined ? {} : { [key]: v }) as { [P in K]?: number };
+}
+
+function clusterOption(redis: string | undefined, nodeId: string | undefined, lease: number | undefined): Pick<CometServerOptions, 'cluster'> {
+  if (redis === undefined || redis === '') return {};
+  return { cluster: { redis, ...(nodeId ? { nodeId } : {}), ...(lease !== undefined ? { lease } : {}) } };
 }

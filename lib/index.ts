@@ -3,7 +3,10 @@
  * design. The server API; the OTP layer is `comet-fsm/otp`, its supervisors `comet-fsm/supervisors`,
  * the client `comet-fsm/client`.
  */
-export { createCometServer, type CometServer, type CometServerOptions } from './server.js';
+export { createCometServer, type CometCluster, type CometServer, type CometServerOptions } from './server.js';
+export { DEFAULT_KEY_PREFIX, MIN_LEASE_MS, type ClusterNodeStats, type ClusterOptions } from './cluster/cluster.js';
+export type { BusEvent, ClusterBus } from './cluster/bus.js';
+export { DEFAULT_LEASE_MS } from './cluster/liveness.js';
 export { createCometApi, DEFAULT_MAX_SESSIONS, type CometApi, type CometApiDeps, type ApiReply, type SocketWatch } from './comet/api.js';
 export type { SessionEndReason, SessionHooks, SessionContext, ConnectionState, ConnectionEvent } from './comet/connection.js';
 export { DEFAULT_INACTIVITY_MS, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_WAIT_MS, ERR_SESSION_CONTEXT_STALE } from './comet/connection.js';

@@ -17,6 +17,8 @@ import { throttleLogger } from './otp/log_throttle.js';
 import { startSystem, stopSystem } from './otp/nact.js';
 import { shutdown, type Pid } from './otp/proc_lib.js';
 import { clearRegistry } from './otp/registry.js';
+import { Cluster, type ClusterNodeStats, type ClusterOptions } from './cluster/cluster.js';
+import { endConnections } from './cluster/fence.js';
 import { createCometApi, DEFAULT_MAX_SESSIONS, type CometApi } from './comet/api.js';
 import { ClientLimits, DEFAULT_MAX_SESSIONS_PER_CLIENT, DEFAULT_SETUP_RATE_PER_CLIENT } from './comet/client_limits.js';
 import { sessionIdServer, startCometSup } from './comet/comet_sup.js';
@@ -27,6 +29,7 @@ import { asSid, type Seq, type Sid } from './comet/ids.js';
 import { createMetrics } from './comet/metrics.js';
 import { DEFAULT_MAX_QUEUE } from './comet/outbox.js';
 import * as sessionIds from './comet/session_ids.js';
+import { nodeSid } from './comet/session_ids.js';
 import { localRouter } from './comet/session_router.js';
 import { SessionTable } from './comet/sessions.js';
 import { newConnectionStats } from './comet/stats.js';
@@ -96,6 +99,23 @@ export interface CometServerOptions extends SessionHooks {
   readonly clock?: Clock;
   /** The session-id source (tests inject a colliding one). */
   readonly generateSid?: () => string;
+  /**
+   * Run as one node of a cluster on Redis: any node serves any request (no sticky sessions), the
+   * sid names the node that owns it, and a request for another node's session is forwarded there
+   * (docs/scale-out.md). Without it, one process and no Redis.
+   */
+  readonly cluster?: ClusterOptions;
+}
+
+/** A cluster node, as `CometServer.cluster` shows it. */
+export interface CometCluster {
+  /** This node's id in its current life (`<name>~<creation>`; it changes if the node fences itself). */
+  readonly node: string;
+  /** Its counts for `/admin/stats`: forwarded calls, served calls, Redis up, nodes seen. */
+  stats(): ClusterNodeStats;
+  /** Broadcast to every node; resolves with this node's session count and the nodes reached.
+   *  Rejects with CometError `overloaded`, having sent nothing, when Redis is unreachable. */
+  broadcast(data: unknown): Promise<{ readonly sessions: number; readonly nodes: number }>;
 }
 
 export interface CometServer {
@@ -116,17 +136,22 @@ export interface CometServer {
   readonly registry: Registry | undefined;
   /** The post's interface functions, for embedders that route requests themselves. */
   readonly api: CometApi;
+  /** This node of the cluster, when the `cluster` option is set. */
+  readonly cluster: CometCluster | undefined;
   /** Listen on its own node:http server; resolves with the bound address. */
   listen(port?: number, host?: string): Promise<AddressInfo>;
   /** The node:http server `listen` created, if any. */
   readonly httpServer: http.Server | undefined;
-  /** Push `data` to one session; rejects with CometError `unknown_session` or `overloaded` (its
-   *  queue or a byte budget is full), `bad_request` or `ERR_COMET_PACKET_TOO_LARGE` (never queued). */
+  /** Push `data` to one session (on a cluster, owned by any node); rejects with CometError
+   *  `unknown_session` or `overloaded` (its queue or a byte budget is full), `bad_request` or
+   *  `ERR_COMET_PACKET_TOO_LARGE` (never queued). */
   handlePacket(sid: Sid | string, data: unknown): Promise<Seq>;
   /** Push `data` to every live session without waiting for them; resolves to how many live
    *  sessions it was sent to. A session whose queue or byte budget is full refuses it and logs a
    *  warning (not counted out here): use `handlePacket` per session to be told. Rejects with
-   *  `bad_request` or `ERR_COMET_PACKET_TOO_LARGE`, sent to none. Encoded once for all sessions. */
+   *  `bad_request` or `ERR_COMET_PACKET_TOO_LARGE`, sent to none. Encoded once for all sessions.
+   *  On a cluster node it reaches every node's sessions and resolves to this node's count; it
+   *  rejects with CometError `overloaded`, having sent nothing anywhere, while Redis is unreachable. */
   broadcast(data: unknown): Promise<number>;
   /** The live sessions. */
   sessions(): readonly Sid[];
@@ -186,6 +211,11 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
   // What clients' traffic can make the server say, one line per kind per interval with a count.
   const warnings = throttleLogger(logger, options.clock ? { clock: options.clock } : {});
 
+  // A cluster node has its id before the tree starts: every sid it hands out carries it.
+  const cluster = options.cluster ? new Cluster(options.cluster, { logger, registry: metrics?.registry }) : undefined;
+  const userGenerate = options.generateSid;
+  const generateSid = cluster ? () => nodeSid(cluster.node, userGenerate?.()) : userGenerate;
+
   // The tree.
   const system = startSystem();
   // Called as plain functions, so an options object's methods keep working unbound.
@@ -211,16 +241,28 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
     ...(options.intensity !== undefined ? { intensity: options.intensity } : {}),
     ...(options.period !== undefined ? { period: options.period } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
-    ...(options.generateSid ? { generateSid: options.generateSid } : {}),
+    ...(generateSid ? { generateSid } : {}),
   });
   if (!('ok' in started)) {
     stopSystem(system);
+    await cluster?.close();
     const reason = 'error' in started ? started.error : 'ignore';
     throw new CometError('ERR_COMET_START_FAILED', `comet supervision tree failed to start: ${describe(reason)}`, { cause: reason });
   }
   const top: Pid<never> = started.ok;
-  const router = localRouter(system);
-  const api = createCometApi({ system, router, sessions, wait, inactivity, maxSessions, maxResponseBytes, clock, clientLimits, isClosing: () => closing });
+  const local = localRouter(system);
+  // The cluster starts before the API exists (the API needs its router): a broadcast arriving in
+  // between finds no API yet, and no session either.
+  const late: { api?: CometApi } = {};
+  if (cluster) {
+    await cluster.start({
+      local,
+      deliverBroadcast: (data) => late.api?.broadcast(data) ?? 0,
+      endLocalSessions: () => endConnections(system),
+    });
+  }
+  const router = cluster ? cluster.router : local;
+  const api = late.api = createCometApi({ system, router, sessions, wait, inactivity, maxSessions, maxResponseBytes, clock, clientLimits, isClosing: () => closing });
 
   // The handler: the ops endpoints, then the comet endpoint.
   const cometHandler = createHandler(api, {
@@ -253,6 +295,8 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
     const endSessions = (): Promise<void> => shutdown(top, 'shutdown', 'infinity');
     if (httpServer) await closeHttpServer(httpServer, endSessions);
     else await endSessions();
+    // After the sessions: a forwarded request in flight still reached them until now.
+    await cluster?.close();
     clearRegistry(system);
     stopSystem(system);
     warnings.flush();
@@ -263,6 +307,13 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
     path, metricsPath: ops.registry ? ops.metricsPath : false, healthPath: ops.healthPath,
     wait, inactivity, maxBodyBytes, maxSessions, maxQueue,
     api,
+    cluster: cluster && {
+      get node() {
+        return cluster.node;
+      },
+      stats: () => cluster.stats(),
+      broadcast: (data) => cluster.broadcast(data),
+    },
     registry: metrics?.registry,
     get httpServer() {
       return httpServer;
@@ -283,6 +334,7 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
     },
     handlePacket: (sid, data) => api.handlePacket(asSid(sid), data),
     broadcast(data) {
+      if (cluster) return cluster.broadcast(data).then((r) => r.sessions);
       try {
         return Promise.resolve(api.broadcast(data));
       } catch (err) {

@@ -3,7 +3,7 @@
  * examples/ points down the layers, lib/client imports only itself, and no file imports itself
  * back through others. Type-only imports count: a circle of types is still a circle to a reader.
  *
- *   lib/otp <- supervisors <- lib/comet <- lib/http <- lib/server.ts, lib/index.ts <- bin, examples
+ *   lib/otp <- supervisors <- lib/comet <- lib/cluster <- lib/http <- lib/server.ts, lib/index.ts <- bin, examples
  *   lib/client <- bin, examples
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -18,6 +18,8 @@ export function layerOf(file: string): { readonly name: string; readonly rank: n
   if (file.startsWith('lib/otp/')) return { name: 'lib/otp', rank: 0 };
   if (file.startsWith('supervisors/')) return { name: 'supervisors', rank: 1 };
   if (file.startsWith('lib/comet/')) return { name: 'lib/comet', rank: 2 };
+  // Above the comet application (it replaces its session router), below the server that wires it.
+  if (file.startsWith('lib/cluster/')) return { name: 'lib/cluster', rank: 2.5 };
   if (file.startsWith('lib/http/')) return { name: 'lib/http', rank: 3 };
   if (file.startsWith('lib/client/')) return { name: 'lib/client', rank: -1 };
   if (file === 'lib/server.ts' || file === 'lib/index.ts') return { name: 'lib/server.ts', rank: 4 };

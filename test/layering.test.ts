@@ -13,7 +13,7 @@ void t.test('the check reads the tree', async (t) => {
   t.ok(graph.get('lib/server.ts')?.includes('lib/comet/api.ts'), 'relative imports resolved to files');
 });
 
-void t.test('imports point one way: lib/otp <- supervisors <- lib/comet <- lib/http <- lib/server.ts <- bin, examples; lib/client alone', async (t) => {
+void t.test('imports point one way: lib/otp <- supervisors <- lib/comet <- lib/cluster <- lib/http <- lib/server.ts <- bin, examples; lib/client alone', async (t) => {
   t.same(layerViolations(graph), []);
 });
 
@@ -25,9 +25,13 @@ void t.test('the check is not blind: a back import and a circle are caught', asy
   const broken = new Map(graph);
   broken.set('lib/comet/wire.ts', [...(graph.get('lib/comet/wire.ts') ?? []), 'lib/http/respond.ts']);
   broken.set('lib/client/wire.ts', [...(graph.get('lib/client/wire.ts') ?? []), 'lib/comet/ids.ts']);
+  broken.set('lib/comet/api.ts', [...(graph.get('lib/comet/api.ts') ?? []), 'lib/cluster/router.ts']);
+  broken.set('lib/cluster/router.ts', [...(graph.get('lib/cluster/router.ts') ?? []), 'lib/server.ts']);
   const violations = layerViolations(broken);
   t.ok(violations.includes('lib/comet/wire.ts -> lib/http/respond.ts (lib/comet must not import lib/http)'), 'the back import');
   t.ok(violations.includes('lib/client/wire.ts -> lib/comet/ids.ts (lib/client imports only lib/client)'), 'the client reaching out');
+  t.ok(violations.includes('lib/comet/api.ts -> lib/cluster/router.ts (lib/comet must not import lib/cluster)'), 'the application reaching up to the cluster');
+  t.ok(violations.includes('lib/cluster/router.ts -> lib/server.ts (lib/cluster must not import lib/server.ts)'), 'the cluster reaching up to the server');
   const cycles = importCycles(broken);
   t.ok(cycles.some((c) => c.includes('lib/comet/wire.ts -> lib/http/respond.ts')), `the circle, with its path: ${cycles.join('; ')}`);
 });

@@ -13,6 +13,25 @@ import type { GenServer, ServerRef } from '../otp/gen_server.js';
 import type { Link, StartOptions, StartResult } from '../otp/proc_lib.js';
 import { asSid, type Sid } from './ids.js';
 
+/** Separates the owner node from the random part of a cluster sid: `<nodeId>.<uuid v4>`. A node
+ *  id never contains it (lib/cluster/node_id.ts), a uuid neither. */
+export const SID_NODE_SEPARATOR = '.';
+
+/**
+ * A cluster sid: the owner's node id, then uuid v4 (122 random bits). The sid names its owner, so
+ * any node can route a request without a lookup table, and a node that died leaves nothing to
+ * clean; still opaque to clients.
+ */
+export function nodeSid(nodeId: string, random: string = uuidv4()): string {
+  return `${nodeId}${SID_NODE_SEPARATOR}${random}`;
+}
+
+/** The node id a sid names as its owner, or undefined for a single-process sid (no node part). */
+export function sidNode(sid: string): string | undefined {
+  const at = sid.indexOf(SID_NODE_SEPARATOR);
+  return at > 0 ? sid.slice(0, at) : undefined;
+}
+
 /** Registered name of the session-id server in its actor system. */
 export const SESSION_IDS_NAME = 'comet_session_ids';
 
