@@ -15,6 +15,7 @@ import { describe, type ExitReason } from './otp/errors.js';
 import { nullLogger, type Logger } from './otp/logger.js';
 import { startSystem, stopSystem } from './otp/nact.js';
 import { shutdown, type Pid } from './otp/proc_lib.js';
+import type * as supervisor from '../supervisors/supervisor.js';
 import { clearRegistry } from './otp/registry.js';
 import { createCometApi, DEFAULT_MAX_SESSIONS, type CometApi } from './comet/api.js';
 import { sessionIdServer, startCometSup } from './comet/comet_sup.js';
@@ -33,6 +34,8 @@ import { createHandler, DEFAULT_PATH, pathnameOf, type CometHandler } from './ht
 import { HeldPolls } from './http/held_polls.js';
 import { applyHttpTimeouts, closeHttpServer, KEEP_ALIVE_TIMEOUT_MS } from './http/http_server.js';
 import { DEFAULT_HEALTH_PATH, DEFAULT_METRICS_PATH, serveOps } from './http/ops.js';
+import { createObserver, type ObserverOptions } from './observer/index.js';
+import { COMET_SUP_NAME } from './comet/comet_sup.js';
 
 export interface CometServerOptions extends SessionHooks {
   /** Endpoint path (default `/comet`). */
@@ -64,6 +67,9 @@ export interface CometServerOptions extends SessionHooks {
   readonly clock?: Clock;
   /** The session-id source (tests inject a colliding one). */
   readonly generateSid?: () => string;
+  /** The observer page and its endpoints (docs/observer.md): off by default. `true` serves it only
+   *  on a server bound to loopback; give a `token` to serve it elsewhere. */
+  readonly observer?: boolean | ObserverOptions;
 }
 
 export interface CometServer {
@@ -118,12 +124,15 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
   let fatal = false;
   let closed: Promise<void> | undefined;
   let httpServer: http.Server | undefined;
+  let feedClose: (() => Promise<void>) | undefined;
 
   const stats = newConnectionStats();
   const metrics = options.metrics === false ? undefined : createMetrics({
     sessions: () => sessions.size, held: () => held.size, stats,
   }, options.metrics?.registry);
-  const logger = metrics ? metrics.countRestarts(baseLogger) : baseLogger;
+  const observer = options.observer ? createObserver(options.observer === true ? {} : options.observer, clock, baseLogger) : undefined;
+  const counted = metrics ? metrics.countRestarts(baseLogger) : baseLogger;
+  const logger = observer ? observer.watch(counted) : counted;
 
   // The tree.
   const system = startSystem();
@@ -176,8 +185,21 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
   };
   // One listener function for every response ('finish' fires once; `this` is the response).
   const countResponse = metrics ? function (this: ServerResponse): void { metrics.response(this.statusCode); } : undefined;
+  if (observer) {
+    // The observer's own sessions live on a comet server of their own: the application never
+    // sees them, and they never count against its limits.
+    const feed = await createCometServer({
+      path: observer.feedPath, metrics: false, logger: baseLogger, ...observer.feedHooks,
+    });
+    feedClose = () => feed.close();
+    observer.attach({
+      system, top: top as supervisor.SupRef, rootId: COMET_SUP_NAME, sessions, held: () => held.size, stats,
+    }, { handler: feed.handler, handlePacket: (sid, data) => feed.handlePacket(sid, data) });
+  }
   const handler: CometHandler = (req, res, next) => {
-    if (serveOps(ops, pathnameOf(req.url), req, res)) return;
+    const pathname = pathnameOf(req.url);
+    if (observer?.serve(pathname, req, res)) return;
+    if (serveOps(ops, pathname, req, res)) return;
     if (countResponse) res.on('finish', countResponse);
     cometHandler(req, res, next);
   };
@@ -185,6 +207,8 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
   // Close.
   async function close(): Promise<void> {
     closing = true;
+    observer?.stop();
+    await feedClose?.();
     // Ends every session with reason `shutdown`; each FSM's terminate answers its held poll.
     const endSessions = (): Promise<void> => shutdown(top, 'shutdown', 'infinity');
     if (httpServer) await closeHttpServer(httpServer, endSessions);

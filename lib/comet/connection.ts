@@ -111,8 +111,9 @@ export interface ConnectionConfig {
   readonly maxQueue: number;
   readonly hooks: SessionHooks;
   readonly logger: Logger;
-  /** Told when a connection starts and ends (the server's session table, metrics). */
-  readonly onStarted?: (sid: Sid, fsm: FsmRef<ConnectionEvent>) => void;
+  /** Told when a connection starts and ends (the server's session table, metrics). `data` is the
+   *  FSM's own record, for read-only views (lib/comet/session_info.ts): never write to it. */
+  readonly onStarted?: (sid: Sid, fsm: FsmRef<ConnectionEvent>, data: ConnectionData) => void;
   readonly onEnded?: (sid: Sid, reason: SessionEndReason) => void;
   /** Counters for metrics, shared by every connection of a server. */
   readonly stats?: ConnectionStats;
@@ -144,6 +145,8 @@ export interface ConnectionData {
   /** The highest seq ever put in a response: a full queue whose packets were all sent and not
    *  acked means the client is not acking. */
   sentUpTo: number;
+  /** Client messages delivered to the application by this session (the observer shows it). */
+  messagesIn: number;
 }
 
 type Ctx = FsmContext<ConnectionEvent>;
@@ -168,10 +171,10 @@ export const connection: GenFsm<{ sid: Sid; config: ConnectionConfig }, Connecti
       sid, config,
       outbox: new Outbox({ maxQueue: config.maxQueue }),
       inbox: new Inbox(),
-      held: undefined, waitTimer: undefined, dietimer: undefined, idleSince: 0, sentUpTo: 0,
+      held: undefined, waitTimer: undefined, dietimer: undefined, idleSince: 0, sentUpTo: 0, messagesIn: 0,
     };
     startDietimer(data, ctx);
-    config.onStarted?.(sid, ctx.self);
+    config.onStarted?.(sid, ctx.self, data);
     callHook(data, 'onSession', config.hooks.onSession, sid);
     return { ok: 'waiting', data };
   },
@@ -348,6 +351,7 @@ function deliver(d: ConnectionData, batches: readonly Batch[], ctx: Ctx, open: b
   const onMessage = d.config.hooks.onMessage;
   const session = new InPlace(d, open);
   for (const batch of batches) {
+    d.messagesIn += batch.length;
     for (const data of batch) {
       if (d.config.stats) d.config.stats.messagesIn++;
       callHook(d, 'onMessage', onMessage, d.sid, data, session);

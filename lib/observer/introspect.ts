@@ -1,0 +1,156 @@
+/**
+ * Reading the supervision tree for the observer, as Erlang's observer does: `which_children` for a
+ * supervisor's children, `get_childspec` for their restart types, and `sys:get_state` of the
+ * supervisor for its flags. A simple_one_for_one supervisor's children (thousands of sessions) are
+ * never listed here: `count_children` says how many, and the session table shows them.
+ *
+ * The one place that knows a supervisor's state record: `supervisorFlags`. When `sys:get_status`
+ * is on main it replaces that function and nothing else.
+ */
+import { getState, isAlive, pidToString, type Pid } from '../otp/proc_lib.js';
+import {
+  countChildren, getChildspec, whichChildren, type ChildInfo, type SupRef,
+} from '../../supervisors/supervisor.js';
+import type { History } from './history.js';
+import type { NodeView } from './page/protocol.js';
+
+/** How long a look at a busy supervisor may take before the tree shows it without its flags. */
+export const INTROSPECT_TIMEOUT_MS = 1000;
+
+export interface SupFlagsView {
+  readonly strategy: string;
+  readonly intensity: number;
+  readonly period: number;
+  /** simple_one_for_one: its one spec's id and restart type. */
+  readonly dynamic?: { readonly id: string; readonly restart: string };
+}
+
+/** A process as the page shows it: the last part of its actor path (`gen_fsm.1234`). */
+export function shortPid(pid: Pid<never> | Pid<unknown>): string {
+  const s = pidToString(pid);
+  return s.slice(s.lastIndexOf('/') + 1);
+}
+
+/**
+ * A supervisor's flags, from its state (`sys:get_state`): strategy, intensity, period. Undefined if
+ * it does not answer in time or its state is not a supervisor's.
+ */
+export async function supervisorFlags(sup: SupRef): Promise<SupFlagsView | undefined> {
+  let s: unknown;
+  try {
+    s = await getState(sup, INTROSPECT_TIMEOUT_MS);
+  } catch {
+    return undefined;
+  }
+  if (typeof s !== 'object' || s === null) return undefined;
+  const st = s as { strategy?: unknown; intensity?: { intensity?: unknown; period?: unknown }; dynSpec?: { id?: unknown; restart?: unknown } };
+  const intensity = st.intensity?.intensity;
+  const period = st.intensity?.period;
+  if (typeof st.strategy !== 'string' || typeof intensity !== 'number' || typeof period !== 'number') return undefined;
+  const dyn = st.dynSpec;
+  return {
+    strategy: st.strategy, intensity, period,
+    ...(dyn && typeof dyn.id === 'string' && typeof dyn.restart === 'string' ? { dynamic: { id: dyn.id, restart: dyn.restart } } : {}),
+  };
+}
+
+/** Reads trees, remembering child specs' restart types (they never change for an id). */
+export class TreeReader {
+  readonly #history: History;
+  readonly #restartTypes = new Map<string, string>();
+
+  constructor(history: History) {
+    this.#history = history;
+  }
+
+  /** The tree under `top`, its root named `rootId`. */
+  async read(top: SupRef | undefined, rootId: string): Promise<NodeView> {
+    if (!top || !isAlive(top)) return { id: rootId, path: rootId, type: 'supervisor', status: 'stopped', restarts: 0 };
+    return this.#supervisor(top, rootId, rootId, undefined);
+  }
+
+  async #supervisor(sup: SupRef, id: string, path: string, restart: string | undefined): Promise<NodeView> {
+    const base = {
+      id, path, type: 'supervisor' as const, pid: shortPid(sup),
+      restarts: this.#history.restarts(path),
+      ...(restart === undefined ? {} : { restart }),
+    };
+    const flags = await supervisorFlags(sup);
+    if (!isAlive(sup)) return { ...base, status: 'stopped' };
+    const supervisor = flags
+      ? { strategy: flags.strategy, intensity: flags.intensity, period: flags.period, restartsInWindow: this.#history.restartsInWindow(path, flags.period) }
+      : undefined;
+    if (flags?.dynamic) {
+      let count: number;
+      try {
+        count = (await countChildren(sup)).active;
+      } catch {
+        return { ...base, status: 'stopped' };
+      }
+      const cpath = `${path}/${flags.dynamic.id}`;
+      const child: NodeView = {
+        id: flags.dynamic.id, path: cpath, type: 'worker', status: count > 0 ? 'running' : 'undefined',
+        restart: flags.dynamic.restart, restarts: this.#history.restarts(cpath), dynamic: { count },
+      };
+      return { ...base, status: 'running', ...(supervisor ? { supervisor } : {}), children: [child] };
+    }
+    let rows: readonly ChildInfo[];
+    try {
+      rows = await whichChildren(sup);
+    } catch {
+      return { ...base, status: 'stopped' };
+    }
+    const children: NodeView[] = [];
+    // OTP lists static children most recently started first; show start order.
+    for (const row of [...rows].reverse()) {
+      const cid = row.id ?? 'child';
+      const cpath = `${path}/${cid}`;
+      const pid = typeof row.pid === 'object' ? row.pid : undefined;
+      this.#history.seen(cpath, pid ? pidToString(pid) : undefined);
+      const rtype = await this.#restartType(sup, cpath, cid);
+      if (row.type === 'supervisor' && pid) {
+        children.push(await this.#supervisor(pid as SupRef, cid, cpath, rtype));
+        continue;
+      }
+      children.push({
+        id: cid, path: cpath, type: row.type,
+        status: pid ? 'running' : row.pid === 'restarting' ? 'restarting' : 'undefined',
+        restarts: this.#history.restarts(cpath),
+        ...(pid ? { pid: shortPid(pid) } : {}),
+        ...(row.name !== undefined && row.name !== cid ? { name: row.name } : {}),
+        ...(rtype === undefined ? {} : { restart: rtype }),
+      });
+    }
+    return { ...base, status: 'running', ...(supervisor ? { supervisor } : {}), children };
+  }
+
+  async #restartType(sup: SupRef, path: string, id: string): Promise<string | undefined> {
+    const known = this.#restartTypes.get(path);
+    if (known !== undefined) return known;
+    try {
+      const r = await getChildspec(sup, id);
+      if (!('ok' in r)) return undefined;
+      this.#restartTypes.set(path, r.ok.restart);
+      return r.ok.restart;
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/** The process at `path` (`comet_sup/session_ids`) under `top`, found through `whichChildren`. */
+export async function findProcess(top: SupRef | undefined, rootId: string, path: string): Promise<{ pid: Pid<never>; sup: SupRef | undefined } | undefined> {
+  if (!top || !isAlive(top)) return undefined;
+  const parts = path.split('/');
+  if (parts[0] !== rootId) return undefined;
+  let sup: SupRef = top;
+  let parent: SupRef | undefined;
+  for (const id of parts.slice(1)) {
+    const rows = await whichChildren(sup);
+    const row = rows.find((r) => r.id === id);
+    if (!row || typeof row.pid !== 'object') return undefined;
+    parent = sup;
+    sup = row.pid as SupRef;
+  }
+  return { pid: sup as unknown as Pid<never>, sup: parent };
+}
