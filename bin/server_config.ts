@@ -5,8 +5,8 @@
  */
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import type { CometServerOptions, CorsOption } from '../lib/index.js';
 import type { Logger } from '../lib/otp/logger.js';
+import { MIN_TOKEN_LENGTH, type CometServerOptions, type CorsOption } from '../lib/index.js';
 
 export interface ServerConfig {
   readonly port: number;
@@ -31,6 +31,8 @@ export const FLAGS = {
   'max-body': { type: 'string', env: 'COMET_MAX_BODY' },
   fault: { type: 'string', env: 'COMET_FAULT_MS' },
   'fault-session-ids': { type: 'string', env: 'COMET_FAULT_SESSION_IDS_MS' },
+  'observer-token': { type: 'string', env: 'COMET_OBSERVER_TOKEN' },
+  'observer-actions': { type: 'boolean', env: 'COMET_OBSERVER_ACTIONS' },
 } as const;
 
 type Flag = keyof typeof FLAGS;
@@ -48,6 +50,10 @@ export const USAGE = `Options (flag, or environment variable):
   --max-body BYTES    COMET_MAX_BODY       request body limit (default 65536)
   --fault MS          COMET_FAULT_MS       crash one session's FSM every MS (fault injection; off)
   --fault-session-ids MS  COMET_FAULT_SESSION_IDS_MS  crash the session-id server every MS (off)
+  --observer-token T  COMET_OBSERVER_TOKEN the live view at /observer needs this token (16+ characters);
+                                           without it /observer exists only when bound to loopback
+  --observer-actions  COMET_OBSERVER_ACTIONS=1  allow the observer's fault injection with the token on
+                                           a non-loopback address (on loopback it is always allowed)
   --help                                   this text
 Logging: LOG_LEVEL (trace, debug, info, warn, error; default info), JSON lines on stdout.
 A bad option, or a port already in use, prints one line on stderr and exits with status 1.`;
@@ -82,6 +88,11 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv, def
     const v = values[flag];
     return typeof v === 'string' ? v : env[FLAGS[flag].env];
   };
+  const observerToken = get('observer-token');
+  if (observerToken !== undefined && observerToken.length < MIN_TOKEN_LENGTH) {
+    throw new UsageError(`--observer-token (COMET_OBSERVER_TOKEN) must be at least ${MIN_TOKEN_LENGTH} characters; see --help`);
+  }
+  const observerActions = values['observer-actions'] === true || env.COMET_OBSERVER_ACTIONS === '1';
   const int = (flag: Flag, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined => {
     const raw = get(flag);
     if (raw === undefined || raw === '') return undefined;
@@ -102,6 +113,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv, def
     ...opt('maxSessions', int('max-sessions', 1)),
     ...opt('maxQueue', int('max-queue', 1)),
     ...opt('maxBodyBytes', int('max-body', 2)),
+    // The runnable servers serve the observer: on loopback as is, elsewhere only with the token.
+    observer: { ...(observerToken === undefined ? {} : { token: observerToken }), actions: observerActions },
   };
   const config: ServerConfig = {
     port: int('port', 0, 65_535) ?? defaultPort,

@@ -19,3 +19,8 @@ export { createHandler, DEFAULT_PATH, type CometHandler } from './http/handler.j
 export { applyHttpTimeouts, closeHttpServer, CLOSE_GRACE_MS } from './http/http_server.js';
 export type { CorsOption } from './http/cors.js';
 export type { Logger } from './otp/logger.js';
+export {
+  DEFAULT_OBSERVER_PATH, MIN_TOKEN_LENGTH, OBSERVER_ERROR_CODES, OBSERVER_HTTP_STATUS, OBSERVER_TICK_MS,
+  type ObserverErrorCode, type ObserverOptions,
+} from './observer/index.js';
+export type { TreeSnapshot, NodeView, Counts as ObserverCounts, FeedPacket } from './observer/page/protocol.js';
