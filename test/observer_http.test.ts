@@ -40,7 +40,7 @@ const ENDPOINTS: readonly [string, RequestInit | undefined][] = [
   ['/observer/api/tree', undefined],
   ['/observer/comet', json({ type: 'setup' })],
   ['/observer/api/crash', json({ path: 'comet_sup/session_ids', reason: 'kill' })],
-  ['/observer/api/crash-session', json({ key: 'gen_fsm.1', reason: 'kill' })],
+  ['/observer/api/crash-session', json({ key: 'gen_fsm.1', reason: 'error' })],
   ['/observer/api/storm', json({ path: 'comet_sup' })],
 ];
 
@@ -158,7 +158,10 @@ void t.test('a session shows in its state; crashing it from its row ends it; a w
   const counts = packets.filter((p) => p.type === 'counts').at(-1);
   t.match(counts, { counts: { sessions: 1, have_request: 1, waiting: 0, have_packet: 0 } }, 'the observer\'s own session is not counted');
   const key = rows().find((r) => r.tag === sid.slice(0, 8))?.key ?? '';
-  t.equal((await fetch(`${base}/observer/api/crash-session`, json({ key: 'gen_fsm.0', reason: 'kill' }))).status, 404);
+  t.equal((await fetch(`${base}/observer/api/crash-session`, json({ key: 'gen_fsm.0', reason: 'error' }))).status, 404);
+  const killed = await fetch(`${base}/observer/api/crash-session`, json({ key, reason: 'kill' }));
+  t.equal(killed.status, 400, 'a session is not killed: without terminate it would stay in the table');
+  t.ok(comet.sessions().includes(sid), 'and it was not');
   const res = await fetch(`${base}/observer/api/crash-session`, json({ key, reason: 'error' }));
   t.equal(res.status, 200);
   await until('the session gone', () => !comet.sessions().includes(sid));

@@ -111,11 +111,6 @@ export class Feed {
     });
   }
 
-  /** Resolves when the tick running now (if any) is done: for tests. */
-  async settled(): Promise<void> {
-    while (this.#ticking) await this.#ticking;
-  }
-
   async #tick(): Promise<void> {
     if (this.#viewers.size === 0) return;
     const tree = JSON.stringify(await this.#deps.readTree());

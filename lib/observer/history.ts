@@ -16,6 +16,8 @@ import type { HistoryEntry, HistoryKind } from './page/protocol.js';
 export const HISTORY_LIMIT = 200;
 /** A reason longer than this is cut (the supervisor's `describe` already stops at about 200). */
 export const MAX_REASON_CHARS = 200;
+/** Restart times kept per supervisor for its window count: more than any sane intensity. */
+export const MAX_WINDOW_RESTARTS = 1000;
 
 type Report = Pick<SupervisorReport, 'supervisor' | 'errorContext' | 'childPath' | 'pid' | 'reason' | 'action'>;
 
@@ -65,6 +67,7 @@ export class History {
           this.#restarts.set(path, (this.#restarts.get(path) ?? 0) + 1);
           const w = this.#windows.get(r.supervisor) ?? [];
           w.push(this.#clock.now());
+          if (w.length > MAX_WINDOW_RESTARTS) w.splice(0, w.length - MAX_WINDOW_RESTARTS);
           this.#windows.set(r.supervisor, w);
           this.#pending.set(path, r.pid);
         }

@@ -10,7 +10,7 @@
  */
 import { CometClient } from '../../client/index.js';
 import {
-  CRASH_REASONS, FSM_STATES, type Counts, type FeedPacket, type FeedRequest, type HistoryEntry, type NodeView, type SessionRow,
+  CRASH_REASONS, FSM_STATES, SESSION_CRASH_REASONS, type Counts, type FeedPacket, type FeedRequest, type HistoryEntry, type NodeView, type SessionRow,
 } from './protocol.js';
 
 const base = document.querySelector<HTMLMetaElement>('meta[name="observer-base"]')?.content ?? '/observer';
@@ -56,10 +56,10 @@ async function post(action: string, body: Record<string, unknown>): Promise<void
   say(res.ok ? '' : `${action} refused: ${answer.error ?? res.status} ${answer.message ?? ''}`);
 }
 
-function reasonPicker(): HTMLSelectElement {
+function reasonPicker(reasons: readonly string[] = CRASH_REASONS): HTMLSelectElement {
   const s = el('select');
   s.dataset.testid = 'reason';
-  for (const r of CRASH_REASONS) s.append(new Option(r, r));
+  for (const r of reasons) s.append(new Option(r, r));
   s.value = 'error';
   return s;
 }
@@ -153,8 +153,7 @@ function fillRow(tr: HTMLTableRowElement, r: SessionRow): void {
   const tds = cells.map((text, i) => el('td', text, i === 1 ? 'tag' : i === 2 ? 'st' : undefined));
   const last = el('td');
   if (actions) {
-    const reason = reasonPicker();
-    reason.value = 'kill';
+    const reason = reasonPicker(SESSION_CRASH_REASONS);
     const crash = el('button', 'crash');
     crash.dataset.action = 'crash-session';
     crash.addEventListener('click', () => void post('crash-session', { key: r.key, reason: reason.value }));
