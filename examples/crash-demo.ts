@@ -56,7 +56,9 @@ const logger: Logger = {
   error: (obj) => {
     const r = obj as Partial<sup.SupervisorReport>;
     if (!r.errorContext) return;
-    const line = `    supervisor: ${r.errorContext} ${r.childPath ?? r.child ?? ''} (${r.reason ?? ''})`;
+    // A shutdown report is about the supervisor itself (it gives up), the others about one child.
+    const who = r.errorContext === 'shutdown' ? r.supervisor : r.childPath ?? r.child;
+    const line = `    supervisor: ${r.errorContext} ${who ?? ''} (${r.reason ?? ''})`;
     if (r.errorContext === 'child_terminated' && r.action === 'restart') {
       terminated = line;
       return;

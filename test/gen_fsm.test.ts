@@ -18,7 +18,8 @@ interface Data {
   readonly log: readonly string[];
   readonly asker?: From<string>;
   readonly timer?: TimerRef;
-  readonly cancelled?: boolean;
+  /** What `cancelTimer` returned: ms left, 0 (fired and flushed) or false. */
+  readonly cancelled?: number | false;
 }
 
 interface Peek {
@@ -296,12 +297,12 @@ void t.test('timers', (t) => {
     t.equal(p.live, false, 'a delivered timer is no longer live');
   });
 
-  void t.test('cancel before it fires: true, the event never comes; a second cancel is false', QUICK, async (t) => {
+  void t.test('cancel before it fires: the time left, the event never comes; a second cancel is false', QUICK, async (t) => {
     const clock = new ManualClock();
     const { pid } = await startMachine(t, { clock });
     fsm.sendEvent(pid, { type: 'arm', ms: 1000 });
     fsm.sendEvent(pid, { type: 'cancel' });
-    t.equal((await peek(pid)).data.cancelled, true);
+    t.equal((await peek(pid)).data.cancelled, 1000);
     clock.advance(10_000);
     fsm.sendEvent(pid, { type: 'cancel' });
     const p = await peek(pid);
@@ -334,7 +335,7 @@ void t.test('timers', (t) => {
     clock.advance(1000);
     t.equal(clock.pendingCount, 0, 'the timer fired: its timeout is in the mailbox');
     const p = await peek(pid);
-    t.equal(p.data.cancelled, true, 'cancel found the timer still live (fired, not yet delivered)');
+    t.equal(p.data.cancelled, 0, 'cancel found the timer fired, not yet delivered: flushed, 0 ms left');
     t.same(p.data.log, ['idle:arm', 'idle:peek', 'idle:cancel', 'idle:peek'], 'no timeout event reached the state function');
   });
 
@@ -349,6 +350,29 @@ void t.test('timers', (t) => {
     const p = await peek(pid);
     t.equal(p.state, 'armed');
     t.same(p.data.log, ['idle:arm', 'idle:peek', 'idle:go', 'armed:cancel', 'armed:peek']);
+  });
+
+  // gen_fsm:cancel_timer/1: erlang:cancel_timer's time left; for a timer that fired and whose
+  // timeout is still in the mailbox, the flush and 0; for one already handled or cancelled, false.
+  void t.test('cancel_timer: the time left in ms, 0 for a fired timeout it flushed, false when none is left', QUICK, async (t) => {
+    const clock = new ManualClock();
+    const { pid } = await startMachine(t, { clock });
+    fsm.sendEvent(pid, { type: 'arm', ms: 1000 });
+    await peek(pid);
+    clock.advance(400);
+    fsm.sendEvent(pid, { type: 'cancel' });
+    t.equal((await peek(pid)).data.cancelled, 600, 'cancelled 400 ms in: 600 ms were left');
+
+    fsm.sendEvent(pid, { type: 'arm', ms: 1000 });
+    await peek(pid);
+    fsm.sendEvent(pid, { type: 'cancel' });
+    clock.advance(1000);
+    const flushed = await peek(pid);
+    t.equal(flushed.data.cancelled, 0, 'fired, its timeout queued behind the cancel: flushed, 0');
+    t.notOk(flushed.data.log.includes('idle:timeout'), 'and never delivered');
+
+    fsm.sendEvent(pid, { type: 'cancel' });
+    t.equal((await peek(pid)).data.cancelled, false, 'nothing left to cancel: false');
   });
 
   void t.test('timers die with the FSM', QUICK, async (t) => {

@@ -487,7 +487,7 @@ type TCast = 'arm' | 'cancel';
 interface TState {
   readonly ticks: number;
   readonly ref: TimerRef | undefined;
-  readonly cancelled: boolean | undefined;
+  readonly cancelled: number | false | undefined;
 }
 
 function ticker(): gs.GenServer<void, TState, 'get', TState, TCast, TInfo> {
@@ -519,13 +519,15 @@ void t.test('sendAfter', (t) => {
     t.equal((await gs.call(pid, 'get')).ticks, 1);
   });
 
-  void t.test('cancelTimer before it fires: true, and the info never comes', QUICK, async (t) => {
+  void t.test('cancelTimer before it fires: the ms left, and the info never comes', QUICK, async (t) => {
     const system = newSystem(t);
     const clock = new ManualClock();
     const pid = okPid(await gs.start(system, ticker(), undefined, { clock }));
     gs.cast(pid, 'arm');
+    await gs.call(pid, 'get');
+    clock.advance(250);
     gs.cast(pid, 'cancel');
-    t.equal((await gs.call(pid, 'get')).cancelled, true);
+    t.equal((await gs.call(pid, 'get')).cancelled, 750);
     clock.advance(5000);
     t.equal((await gs.call(pid, 'get')).ticks, 0);
   });
@@ -541,8 +543,10 @@ void t.test('sendAfter', (t) => {
     clock.advance(1000);
     t.equal(clock.pendingCount, 0, 'the timer did fire');
     const s = await gs.call(pid, 'get');
-    t.equal(s.cancelled, true);
+    t.equal(s.cancelled, 0, 'fired and flushed: 0, as gen_fsm:cancel_timer/1');
     t.equal(s.ticks, 0, 'the fired info was flushed');
+    gs.cast(pid, 'cancel');
+    t.equal((await gs.call(pid, 'get')).cancelled, false, 'a second cancel: false');
   });
 
   void t.test('timers die with the process', QUICK, async (t) => {

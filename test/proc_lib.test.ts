@@ -262,7 +262,7 @@ void t.test('links (onExit)', (t) => {
     const parent = okPid(await proc.start(system, counter()));
     const exits: ExitReason[] = [];
     const child = okPid(await proc.startLink({ parent, onExit: (_p, r) => exits.push(r) }, counter()));
-    t.ok(proc.pidToString(child).startsWith(`${proc.pidToString(parent)}/`), 'the child is under the parent');
+    t.ok(proc.actorPath(child).startsWith(`${proc.actorPath(parent)}/`), 'the child is under the parent');
     await proc.shutdown(child, 'shutdown', 1000);
     t.same(exits, ['shutdown']);
   });
@@ -444,6 +444,45 @@ void t.test('isAlive and registeredName follow the process', QUICK, async (t) =>
   proc.kill(pid);
   t.equal(proc.isAlive(pid), false);
   t.equal(proc.registeredName(pid), undefined);
+});
+
+void t.test('pid_to_string: a registered name, else the label, else <0.N.0>; never the actor path', (t) => {
+  void t.test('an anonymous process prints as <0.N.0>, a new N per incarnation', QUICK, async (t) => {
+    const system = newSystem(t);
+    const a = okPid(await proc.start(system, counter()));
+    const b = okPid(await proc.start(system, counter()));
+    t.match(proc.pidToString(a), /^<0\.\d+\.0>$/);
+    t.not(proc.pidToString(a), proc.pidToString(b));
+    t.equal(String(a), proc.pidToString(a), 'String(pid) says the same');
+    t.equal(JSON.stringify({ pid: a }), `{"pid":"${proc.pidToString(a)}"}`, 'and JSON');
+    t.notMatch(proc.pidToString(a), /counter|gen_server/, 'not the behaviour\'s label');
+  });
+
+  void t.test('a registered process prints as its name while it runs under it', QUICK, async (t) => {
+    const { pid } = await startCounter(t, { events: [] }, { name: 'stock' });
+    t.equal(proc.pidToString(pid), 'stock');
+    t.equal(`${String(pid)}`, 'stock');
+    proc.kill(pid);
+    t.match(proc.pidToString(pid), /^<0\.\d+\.0>$/, 'dead, the name is free again: the pid prints as itself');
+  });
+
+  void t.test('a label names a process that has no registered name (a supervisor child: sup/id)', QUICK, async (t) => {
+    const { pid } = await startCounter(t, { events: [] }, { label: 'comet_sup/connection_sup/c1' });
+    t.equal(proc.pidToString(pid), 'comet_sup/connection_sup/c1');
+    const named = await startCounter(t, { events: [] }, { name: 'n', label: 'sup/n' });
+    t.equal(proc.pidToString(named.pid), 'n', 'the registered name wins while registered');
+  });
+
+  void t.test('crash logs and call errors name the process so', QUICK, async (t) => {
+    const logger = recordingLogger();
+    const { pid } = await startCounter(t, { events: [] }, { name: 'stock', logger });
+    const gone = down(pid);
+    proc.send(pid, { t: 'throw' });
+    await gone;
+    t.match(logger.entries.find((e) => e.msg === 'counter crashed'), { obj: { pid: 'stock' } });
+    t.match((await rejectionOf(get(pid))), { message: /no process <0\.\d+\.0>/ });
+  });
+  t.end();
 });
 
 void t.test('children_die_with_parent: a process under a killed process ends too, and its monitors fire', async (t) => {

@@ -4,10 +4,13 @@
  * died) and by a timeout; `reply` settles it.
  */
 import { OtpError, describe, type ExitReason } from './errors.js';
-import { dispatch, pathOf } from './nact.js';
-import { lookup, type Envelope, type From, type Pid, type Process, type ReplySlot, type Watcher } from './process.js';
+import { dispatch } from './nact.js';
+import { lookup, printPid, type Envelope, type From, type Pid, type Process, type ReplySlot, type Watcher } from './process.js';
 
 export type { From };
+
+/** What a request waits for, named in its timeout's message. */
+export type Awaited = 'reply' | 'state' | 'system reply';
 
 /** Node's timers take at most 2^31-1 ms; a longer call timeout (or Infinity, OTP's `infinity`)
  *  waits for ever, as OTP's `infinity` does: the monitor still ends it if the process dies. */
@@ -32,10 +35,10 @@ export function reply<R>(from: From<R>, value: R): void {
  * `make` builds the envelope (a behaviour's message, or a system message such as `get_state`);
  * `what` names the awaited answer in the timeout's message.
  */
-export function request<M, R>(pid: Pid<M>, make: (from: From<R>) => Envelope<M>, timeoutMs: number, what: 'reply' | 'state'): Promise<R> {
+export function request<M, R>(pid: Pid<M>, make: (from: From<R>) => Envelope<M>, timeoutMs: number, what: Awaited): Promise<R> {
   const proc = lookup(pid);
   if (!proc || proc.status === 'exited') {
-    return Promise.reject(new OtpError('ERR_OTP_NOPROC', `no process ${pathOf(pid)}`));
+    return Promise.reject(new OtpError('ERR_OTP_NOPROC', `no process ${printPid(pid)}`));
   }
   const pending = new PendingCall<R>(proc, pid as Pid<unknown>, what);
   proc.watch(pending);
@@ -56,9 +59,9 @@ class PendingCall<R> implements Watcher, ReplySlot<R> {
   #resolve: ((value: R) => void) | undefined;
   #reject!: (err: OtpError) => void;
   readonly #pid: Pid<unknown>;
-  readonly #what: 'reply' | 'state';
+  readonly #what: Awaited;
 
-  constructor(owner: Process<unknown, unknown>, pid: Pid<unknown>, what: 'reply' | 'state') {
+  constructor(owner: Process<unknown, unknown>, pid: Pid<unknown>, what: Awaited) {
     this.#owner = owner;
     this.#pid = pid;
     this.#what = what;
@@ -79,13 +82,13 @@ class PendingCall<R> implements Watcher, ReplySlot<R> {
   down(reason: ExitReason): void {
     this.#owner = undefined;
     if (!this.#done()) return;
-    this.#reject(new OtpError('ERR_OTP_EXIT', `process ${pathOf(this.#pid)} exited during call: ${describe(reason)}`, reason));
+    this.#reject(new OtpError('ERR_OTP_EXIT', `process ${printPid(this.#pid)} exited during call: ${describe(reason)}`, reason));
   }
 
   timedOut(ms: number): void {
     this.#timer = undefined;
     if (!this.#done()) return;
-    this.#reject(new OtpError('ERR_OTP_TIMEOUT', `no ${this.#what} from ${pathOf(this.#pid)} within ${ms} ms`));
+    this.#reject(new OtpError('ERR_OTP_TIMEOUT', `no ${this.#what} from ${printPid(this.#pid)} within ${ms} ms`));
   }
 
   /** True the first time: the call is settled now, its monitor and timer let go. */

@@ -11,7 +11,9 @@
  */
 import { OtpError, type ExitReason } from './errors.js';
 import * as proc from './proc_lib.js';
-import type { From, InitOutcome, Link, Pid, ProcessContext, ProcessCore, StartOptions, StartResult, Step } from './proc_lib.js';
+import type { ExitMessage, From, InitOutcome, Link, Pid, ProcessContext, ProcessCore, StartOptions, StartResult, Step } from './proc_lib.js';
+
+export type { ExitMessage } from './proc_lib.js';
 import type { TimerRef } from './timers.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -38,12 +40,24 @@ export interface FsmContext<E> {
   readonly clock: ProcessContext<E>['clock'];
   /** `gen_fsm:start_timer/2`: deliver `event` to the then-current state after `ms`. */
   startTimer(ms: number, event: E): TimerRef;
-  /** `gen_fsm:cancel_timer/1`: after this returns, that timer's event is never delivered. */
-  cancelTimer(ref: TimerRef): boolean;
+  /**
+   * `gen_fsm:cancel_timer/1`: the ms that were left; `0` if the timer had fired and its event,
+   * still in the mailbox, is flushed; `false` if it was delivered or cancelled already. After
+   * this returns, that timer's event is never delivered.
+   */
+  cancelTimer(ref: TimerRef): number | false;
   /** Whether the timer is started and not yet delivered or cancelled. */
   isTimerLive(ref: TimerRef): boolean;
   /** `gen_fsm:reply/2`: answer a `syncSendEvent` now or in a later state. */
   reply<R>(from: From<R>, value: R): void;
+  /** `process_flag(trap_exit, on)`; returns the old value. Trapped exit signals go to `handleInfo`. */
+  processFlag(flag: 'trap_exit', on: boolean): boolean;
+  /** `link/1` from this FSM (see `procLib.link`). */
+  link(pid: Pid<never> | Pid<unknown>): void;
+  /** `unlink/1` from this FSM. */
+  unlink(pid: Pid<never> | Pid<unknown>): void;
+  /** `exit/2` from this FSM. */
+  exit(pid: Pid<never> | Pid<unknown>, reason: ExitReason): void;
 }
 
 export type StateFunction<N extends string, D, E> =
@@ -56,6 +70,11 @@ export type StateFunction<N extends string, D, E> =
 export interface GenFsm<Args, N extends string, D, E> {
   init(args: Args, ctx: FsmContext<E>): FsmInitResult<N, D> | Promise<FsmInitResult<N, D>>;
   readonly states: { readonly [K in N]: StateFunction<N, D, E> };
+  /**
+   * `handle_info/3`, for what reaches the FSM that is not an event: a trapped exit signal,
+   * `{'EXIT', Pid, Reason}`. Without it such a message is logged and dropped.
+   */
+  handleInfo?(info: ExitMessage, state: N, data: D, ctx: FsmContext<E>): Transition<N, D> | Promise<Transition<N, D>>;
   /** Runs on every stop: a `{stop}` transition, a crash, a shutdown by the supervisor, `stop()`. */
   terminate?(reason: ExitReason, state: N, data: D, ctx: FsmContext<E>): void | Promise<void>;
 }
@@ -161,6 +180,15 @@ class FsmCore<Args, N extends string, D, E> implements ProcessCore<Current<N, D>
     return t instanceof Promise ? t.then((v) => this.#step(cur, v)) : this.#step(cur, t);
   }
 
+  handleExit(cur: Current<N, D>, msg: ExitMessage, ctx: ProcessContext<E>): Step<Current<N, D>> | Promise<Step<Current<N, D>>> {
+    if (!this.#b.handleInfo) {
+      ctx.logger.warn({ pid: proc.pidToString(ctx.self) }, 'gen_fsm: unexpected EXIT message dropped');
+      return { next: cur };
+    }
+    const t = this.#b.handleInfo(msg, cur.state, cur.data, this.#context(ctx, cur.state));
+    return t instanceof Promise ? t.then((v) => this.#step(cur, v)) : this.#step(cur, t);
+  }
+
   async terminate(reason: ExitReason, cur: Current<N, D>, ctx: ProcessContext<E>): Promise<void> {
     // cur is undefined only if init never completed, and then terminate is not called.
     await this.#b.terminate?.(reason, cur.state, cur.data, this.#context(ctx, cur.state));
@@ -205,7 +233,7 @@ class FsmCtx<E> implements FsmContext<E> {
     return this.#ctx.startTimer(ms, event);
   }
 
-  cancelTimer(ref: TimerRef): boolean {
+  cancelTimer(ref: TimerRef): number | false {
     return this.#ctx.cancelTimer(ref);
   }
 
@@ -215,6 +243,22 @@ class FsmCtx<E> implements FsmContext<E> {
 
   reply<R>(from: From<R>, value: R): void {
     proc.reply(from, value);
+  }
+
+  processFlag(flag: 'trap_exit', on: boolean): boolean {
+    return this.#ctx.processFlag(flag, on);
+  }
+
+  link(pid: Pid<never> | Pid<unknown>): void {
+    this.#ctx.link(pid);
+  }
+
+  unlink(pid: Pid<never> | Pid<unknown>): void {
+    this.#ctx.unlink(pid);
+  }
+
+  exit(pid: Pid<never> | Pid<unknown>, reason: ExitReason): void {
+    this.#ctx.exit(pid, reason);
   }
 }
 

@@ -7,8 +7,10 @@
  */
 import { OtpError, type ExitReason } from './errors.js';
 import * as proc from './proc_lib.js';
-import type { From, Link, Pid, ProcessContext, ProcessCore, StartOptions, StartResult, Step } from './proc_lib.js';
+import type { ExitMessage, From, InitOutcome, Link, Pid, ProcessContext, ProcessCore, StartOptions, StartResult, Step } from './proc_lib.js';
 import type { TimerRef } from './timers.js';
+
+export type { ExitMessage } from './proc_lib.js';
 
 /** OTP's default call timeout (gen_server:call/2 waits 5000 ms). */
 export const DEFAULT_CALL_TIMEOUT = 5000;
@@ -17,17 +19,43 @@ export const DEFAULT_CALL_TIMEOUT = 5000;
 // Callback contract
 // ---------------------------------------------------------------------------------------------
 
-/** `init/1` results: `{ok, State}`, `{stop, Reason}`, `ignore`. */
-export type InitResult<S> = { readonly ok: S } | { readonly stop: ExitReason } | { readonly ignore: true };
+/**
+ * The info a gen_server gets when a callback's `timeout` passed with no message (OTP's atom
+ * `timeout`, to `handle_info/2`). A result may carry `timeout` only if `Info` includes it.
+ */
+export type TimeoutInfo = 'timeout';
+/** `timeout` in a result: ms (`Infinity` is OTP's `infinity`), allowed when Info has `'timeout'`. */
+export type TimeoutMs<Info> = TimeoutInfo extends Info ? number : never;
 
-/** `handle_call/3` results: `{reply, R, S}`, `{noreply, S}` (reply later with `reply(from, r)`), `{stop, Reason, [R,] S}`. */
-export type CallResult<S, R> =
-  | { readonly reply: R; readonly state: S }
-  | { readonly noreply: true; readonly state: S }
+/**
+ * `init/1` results: `{ok, State}`, `{ok, State, Timeout}`, `{ok, State, {continue, C}}`,
+ * `{stop, Reason}`, `ignore`.
+ */
+export type InitResult<S, Cont = never, Info = never> =
+  | { readonly ok: S; readonly timeout?: TimeoutMs<Info> }
+  | { readonly ok: S; readonly continue: Cont }
+  | { readonly stop: ExitReason }
+  | { readonly ignore: true };
+
+/**
+ * `handle_call/3` results: `{reply, R, S}`, `{reply, R, S, Timeout | {continue, C}}`, `{noreply, S}`
+ * and `{noreply, S, Timeout | {continue, C}}` (reply later with `reply(from, r)`), `{stop, Reason, [R,] S}`.
+ */
+export type CallResult<S, R, Cont = never, Info = never> =
+  | { readonly reply: R; readonly state: S; readonly timeout?: TimeoutMs<Info> }
+  | { readonly reply: R; readonly state: S; readonly continue: Cont }
+  | { readonly noreply: true; readonly state: S; readonly timeout?: TimeoutMs<Info> }
+  | { readonly noreply: true; readonly state: S; readonly continue: Cont }
   | { readonly stop: ExitReason; readonly reply?: R; readonly state: S };
 
-/** `handle_cast/2` and `handle_info/2` results: `{noreply, S}`, `{stop, Reason, S}`. */
-export type NoReplyResult<S> = { readonly noreply: true; readonly state: S } | { readonly stop: ExitReason; readonly state: S };
+/**
+ * `handle_cast/2`, `handle_info/2` and `handle_continue/2` results: `{noreply, S}`,
+ * `{noreply, S, Timeout | {continue, C}}`, `{stop, Reason, S}`.
+ */
+export type NoReplyResult<S, Cont = never, Info = never> =
+  | { readonly noreply: true; readonly state: S; readonly timeout?: TimeoutMs<Info> }
+  | { readonly noreply: true; readonly state: S; readonly continue: Cont }
+  | { readonly stop: ExitReason; readonly state: S };
 
 /** What a gen_server callback sees besides its arguments. */
 export interface ServerContext<Info> {
@@ -36,18 +64,36 @@ export interface ServerContext<Info> {
   readonly clock: ProcessContext<unknown>['clock'];
   /** `erlang:start_timer/3` for an info message to self; `cancelTimer` guarantees it is never seen. */
   sendAfter(ms: number, info: Info): TimerRef;
-  cancelTimer(ref: TimerRef): boolean;
+  /**
+   * `erlang:cancel_timer/1`, with gen_fsm's flush: the ms that were left; `0` if the timer had
+   * fired and its info, still in the mailbox, is flushed; `false` if it was handled or cancelled.
+   */
+  cancelTimer(ref: TimerRef): number | false;
+  /**
+   * `process_flag(trap_exit, on)`; returns the old value. Trapped exit signals arrive at
+   * `handleInfo` as `ExitMessage`s, so `true` is allowed only when `Info` includes `ExitMessage`.
+   */
+  processFlag(flag: 'trap_exit', on: ExitMessage extends Info ? boolean : false): boolean;
+  /** `link/1` from this server (see `procLib.link`). */
+  link(pid: Pid<never> | Pid<unknown>): void;
+  /** `unlink/1` from this server. */
+  unlink(pid: Pid<never> | Pid<unknown>): void;
+  /** `exit/2` from this server: the EXIT message a trapping `pid` gets names this server. */
+  exit(pid: Pid<never> | Pid<unknown>, reason: ExitReason): void;
 }
 
 /**
  * The callbacks a gen_server implements. Any callback may be async; a thrown error or rejected
- * promise is a crash, and `terminate` still runs with the last state.
+ * promise is a crash, and `terminate` still runs with the last state. `Cont` is what
+ * `{ continue }` results carry to `handleContinue`.
  */
-export interface GenServer<Args, S, Call = never, Reply = never, Cast = never, Info = never> {
-  init(args: Args, ctx: ServerContext<Info>): InitResult<S> | Promise<InitResult<S>>;
-  handleCall?(request: Call, from: From<Reply>, state: S, ctx: ServerContext<Info>): CallResult<S, Reply> | Promise<CallResult<S, Reply>>;
-  handleCast?(msg: Cast, state: S, ctx: ServerContext<Info>): NoReplyResult<S> | Promise<NoReplyResult<S>>;
-  handleInfo?(info: Info, state: S, ctx: ServerContext<Info>): NoReplyResult<S> | Promise<NoReplyResult<S>>;
+export interface GenServer<Args, S, Call = never, Reply = never, Cast = never, Info = never, Cont = never> {
+  init(args: Args, ctx: ServerContext<Info>): InitResult<S, Cont, Info> | Promise<InitResult<S, Cont, Info>>;
+  handleCall?(request: Call, from: From<Reply>, state: S, ctx: ServerContext<Info>): CallResult<S, Reply, Cont, Info> | Promise<CallResult<S, Reply, Cont, Info>>;
+  handleCast?(msg: Cast, state: S, ctx: ServerContext<Info>): NoReplyResult<S, Cont, Info> | Promise<NoReplyResult<S, Cont, Info>>;
+  handleInfo?(info: Info, state: S, ctx: ServerContext<Info>): NoReplyResult<S, Cont, Info> | Promise<NoReplyResult<S, Cont, Info>>;
+  /** `handle_continue/2`: runs for a `{ continue }` result, before the next message. */
+  handleContinue?(cont: Cont, state: S, ctx: ServerContext<Info>): NoReplyResult<S, Cont, Info> | Promise<NoReplyResult<S, Cont, Info>>;
   /** Runs on every stop: `{stop}` results, a crash, a shutdown by the supervisor, `stop()`. */
   terminate?(reason: ExitReason, state: S, ctx: ServerContext<Info>): void | Promise<void>;
 }
@@ -76,15 +122,15 @@ export type ServerRef<Call = never, Reply = never, Cast = never, Info = never> =
  * const r = await start(system, counter, 0);
  * if ('ok' in r) { cast(r.ok, 'inc'); await call(r.ok, 'get'); } // 1
  */
-export function start<Args, S, Call, Reply, Cast, Info>(
-  parent: Link['parent'], behaviour: GenServer<Args, S, Call, Reply, Cast, Info>, args: Args, opts: StartOptions = {},
+export function start<Args, S, Call, Reply, Cast, Info, Cont = never>(
+  parent: Link['parent'], behaviour: GenServer<Args, S, Call, Reply, Cast, Info, Cont>, args: Args, opts: StartOptions = {},
 ): Promise<StartResult<ServerRef<Call, Reply, Cast, Info>>> {
   return proc.start(parent, core(behaviour, args), opts);
 }
 
 /** `gen_server:start_link/3`: started by a supervisor, which hears of the exit through `link`. */
-export function startLink<Args, S, Call, Reply, Cast, Info>(
-  link: Link, behaviour: GenServer<Args, S, Call, Reply, Cast, Info>, args: Args, opts: StartOptions = {},
+export function startLink<Args, S, Call, Reply, Cast, Info, Cont = never>(
+  link: Link, behaviour: GenServer<Args, S, Call, Reply, Cast, Info, Cont>, args: Args, opts: StartOptions = {},
 ): Promise<StartResult<ServerRef<Call, Reply, Cast, Info>>> {
   return proc.startLink(link, core(behaviour, args), opts);
 }
@@ -121,8 +167,8 @@ export function stop(server: Pid<never> | Pid<unknown>, reason: ExitReason = 'no
 // proc_lib core
 // ---------------------------------------------------------------------------------------------
 
-function core<Args, S, Call, Reply, Cast, Info>(
-  b: GenServer<Args, S, Call, Reply, Cast, Info>, args: Args,
+function core<Args, S, Call, Reply, Cast, Info, Cont>(
+  b: GenServer<Args, S, Call, Reply, Cast, Info, Cont>, args: Args,
 ): ProcessCore<S, ServerMsg<Call, Reply, Cast, Info>> {
   let sctx: ServerContext<Info> | undefined;
   const serverContext = (ctx: ProcessContext<ServerMsg<Call, Reply, Cast, Info>>): ServerContext<Info> =>
@@ -132,12 +178,29 @@ function core<Args, S, Call, Reply, Cast, Info>(
       clock: ctx.clock,
       sendAfter: (ms, msg) => ctx.startTimer(ms, { tag: 'info', msg }),
       cancelTimer: (ref) => ctx.cancelTimer(ref),
+      processFlag: (flag, on) => ctx.processFlag(flag, on),
+      link: (pid) => ctx.link(pid),
+      unlink: (pid) => ctx.unlink(pid),
+      exit: (pid, reason) => ctx.exit(pid, reason),
     });
+  // handle_info, for a plain message, a trapped EXIT or the receive timeout. OTP's default
+  // handle_info logs and drops an unexpected message; so do we.
+  const info = (msg: Info, state: S, c: ServerContext<Info>): Step<S> | Promise<Step<S>> => {
+    if (!b.handleInfo) {
+      c.logger.warn({ pid: proc.pidToString(c.self) }, 'gen_server: unexpected info message dropped');
+      return { next: state };
+    }
+    const r = b.handleInfo(msg, state, c);
+    return r instanceof Promise ? r.then(noReply) : noReply(r);
+  };
   return {
     label: 'gen_server',
-    async init(ctx) {
-      const r = await b.init(args, serverContext(ctx));
-      if (isObject(r) && ('ok' in r || 'stop' in r || ('ignore' in r && r.ignore === true))) return r;
+    async init(ctx): Promise<InitOutcome<S>> {
+      const r: unknown = await b.init(args, serverContext(ctx));
+      if (isObject(r)) {
+        if ('ok' in r && validAfter(r)) return r as InitOutcome<S>;
+        if ('stop' in r || ('ignore' in r && r.ignore === true)) return r as InitOutcome<S>;
+      }
       throw badReturn(r);
     },
     // Synchronous when the callback is (a promise is made only when a callback returns one), as
@@ -155,16 +218,22 @@ function core<Args, S, Call, Reply, Cast, Info>(
           const r = b.handleCast(msg.msg, state, c);
           return r instanceof Promise ? r.then(noReply) : noReply(r);
         }
-        case 'info': {
-          // OTP's default handle_info logs and drops an unexpected message; so do we.
-          if (!b.handleInfo) {
-            c.logger.warn({ pid: proc.pidToString(c.self) }, 'gen_server: unexpected info message dropped');
-            return { next: state };
-          }
-          const r = b.handleInfo(msg.msg, state, c);
-          return r instanceof Promise ? r.then(noReply) : noReply(r);
-        }
+        case 'info':
+          return info(msg.msg, state, c);
       }
+    },
+    // A trapped exit signal is an info message, {'EXIT', Pid, Reason}: the server's Info type
+    // includes ExitMessage whenever it can trap (ServerContext.processFlag's type sees to it).
+    handleExit(state, msg, ctx) {
+      return info(msg as Info, state, serverContext(ctx));
+    },
+    handleTimeout(state, ctx) {
+      return info(TIMEOUT as Info, state, serverContext(ctx));
+    },
+    handleContinue(state, cont, ctx) {
+      if (!b.handleContinue) throw new OtpError('ERR_OTP_BAD_RETURN', 'gen_server has no handleContinue', { undef: 'handleContinue' });
+      const r = b.handleContinue(cont as Cont, state, serverContext(ctx));
+      return r instanceof Promise ? r.then(noReply) : noReply(r);
     },
     async terminate(reason, state, ctx) {
       await b.terminate?.(reason, state, serverContext(ctx));
@@ -172,25 +241,41 @@ function core<Args, S, Call, Reply, Cast, Info>(
   };
 }
 
-function callStep<S, Reply>(r: CallResult<S, Reply>, from: From<Reply>): Step<S> {
+const TIMEOUT: TimeoutInfo = 'timeout';
+
+function callStep<S, Reply>(r: CallResult<S, Reply, unknown, unknown>, from: From<Reply>): Step<S> {
   if (!isObject(r) || !('state' in r)) throw badReturn(r);
   if ('stop' in r) {
     if ('reply' in r) proc.reply(from, r.reply as Reply);
     return { stop: r.stop, state: r.state };
   }
   if ('reply' in r) {
+    if (!validAfter(r)) throw badReturn(r);
     proc.reply(from, r.reply);
-    return { next: r.state };
+    return after(r.state, r);
   }
-  if ('noreply' in r && r.noreply === true) return { next: r.state };
+  if ('noreply' in r && r.noreply === true && validAfter(r)) return after(r.state, r);
   throw badReturn(r);
 }
 
-function noReply<S>(r: NoReplyResult<S>): Step<S> {
+function noReply<S>(r: NoReplyResult<S, unknown, unknown>): Step<S> {
   if (!isObject(r) || !('state' in r)) throw badReturn(r);
   if ('stop' in r) return { stop: r.stop, state: r.state };
-  if ('noreply' in r && r.noreply === true) return { next: r.state };
+  if ('noreply' in r && r.noreply === true && validAfter(r)) return after(r.state, r);
   throw badReturn(r);
+}
+
+/** A result's `timeout` is a number of ms, 0 or more (OTP's `infinity` is `Infinity`). */
+function validAfter(r: object): boolean {
+  if (!('timeout' in r) || r.timeout === undefined) return true;
+  return typeof r.timeout === 'number' && r.timeout >= 0;
+}
+
+/** The proc_lib step for a result that keeps the server running: with its continue or timeout. */
+function after<S>(state: S, r: object): Step<S> {
+  if ('continue' in r) return { next: state, continue: r.continue };
+  if ('timeout' in r && typeof r.timeout === 'number') return { next: state, timeout: r.timeout };
+  return { next: state };
 }
 
 function isObject(v: unknown): v is object {

@@ -6,6 +6,7 @@
  * Replies never use nact's implicit `sender` nor its `query`: a call carries its reply slot (a
  * proc_lib `From`) in the message, and the reply settles the caller's promise (see gen.ts).
  */
+import { inspect } from 'node:util';
 import nact from 'nact';
 import type { Ref as NactRef, ActorSystemRef, SupervisionContext } from 'nact';
 
@@ -99,4 +100,27 @@ export function systemNameOf(ref: Ref<unknown> | SystemRef): string {
 /** The actor's path as text (`system://a/b/c`), for logs and `whichChildren` listings. */
 export function pathOf(ref: Ref<unknown>): string {
   return String((ref as unknown as { path: { toString(): string } }).path);
+}
+
+let printer: ((ref: Ref<unknown>) => string | undefined) | undefined;
+let printerProto: object | undefined;
+
+/**
+ * Make actor refs print as `print` says (`String(pid)`, `JSON.stringify`, `util.inspect`): a pid
+ * as its process's name rather than as nact's object graph. Installed once on the prototype nact
+ * makes its refs from, so it costs a ref nothing; a ref `print` does not know prints as its path.
+ */
+export function printRefsWith(ref: Ref<unknown>, print: (ref: Ref<unknown>) => string | undefined): void {
+  printer = print;
+  const proto = Object.getPrototypeOf(ref) as object | null;
+  if (proto === null || proto === printerProto || proto === Object.prototype) return;
+  printerProto = proto;
+  const show = function (this: Ref<unknown>): string {
+    return printer?.(this) ?? pathOf(this);
+  };
+  Object.defineProperties(proto, {
+    toString: { value: show, configurable: true, writable: true },
+    toJSON: { value: show, configurable: true, writable: true },
+    [inspect.custom]: { value: show, configurable: true, writable: true },
+  });
 }

@@ -3,7 +3,8 @@
  *
  * - start with an init handshake (`proc_lib:start_link` + `init_ack`): `start` resolves once the
  *   process's init has run, with `{ ok: pid }`, `{ error: reason }` or `{ ignore: true }`;
- * - links (`onExit`, what a supervisor passes in) and monitors (`monitor`/`demonitor`);
+ * - the starter's link (`onExit`, what a supervisor passes in), links between any two processes
+ *   (`link`, `unlink`), exit signals (`exit`) and monitors (`monitor`/`demonitor`);
  * - `call` and `reply` (from gen.ts);
  * - `shutdown(pid, reason, timeout)` and `kill(pid)`, as a supervisor uses them.
  *
@@ -11,20 +12,25 @@
  * are in process.ts; calls, with their reply slot, monitor and timeout, in gen.ts. Every name is
  * still exported from here.
  *
- * Every process behaves as if it traps exits: a shutdown is a message handled in mailbox order,
- * and `terminate` runs for it (OTP calls terminate on shutdown only for trapping processes).
+ * A supervisor's `shutdown` is a message handled in mailbox order, and `terminate` runs for it,
+ * whether the process traps exits or not (OTP calls terminate on shutdown only for trapping
+ * processes). Exit signals from `exit` and from links follow Erlang's rules (process.ts).
  */
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import type { ExitReason } from './errors.js';
 import { request } from './gen.js';
 import { dispatch, pathOf, type ParentRef } from './nact.js';
-import { Process, Monitor, lookup, type Link, type Pid, type ProcessCore, type StartOptions, type StartResult } from './process.js';
+import {
+  Process, Monitor, exitSignal, linkPids, lookup, printPid, unlinkPids,
+  type Link, type Pid, type ProcessCore, type StartOptions, type StartResult,
+} from './process.js';
 import { register } from './registry.js';
 
 export type { From } from './gen.js';
 export { call, reply } from './gen.js';
 export type {
-  Envelope, InitOutcome, Link, Pid, ProcessContext, ProcessCore, StartOptions, StartResult, Step,
+  Envelope, ExitMessage, InitOutcome, Link, Pid, ProcessContext, ProcessCore, ProcessStatistics, ProcessStatus,
+  StartOptions, StartResult, Step, SystemReply, SystemRequest, TraceEvent, TraceHook,
 } from './process.js';
 
 /** A monitor, as returned by `monitor`; pass it to `demonitor`. */
@@ -56,7 +62,7 @@ export async function start<S, M>(parent: ParentRef, core: ProcessCore<S, M>, op
 export function startLink<S, M>(link: Link, core: ProcessCore<S, M>, opts: StartOptions = {}): Promise<StartResult<Pid<M>>> {
   // A literal, not `{ ...opts, onExit }`: a spread copy of the caller's options gave every
   // started process an object of its own hidden class (~170 bytes per session).
-  return start(link.parent, core, { name: opts.name, clock: opts.clock, logger: opts.logger, onExit: link.onExit });
+  return start(link.parent, core, { name: opts.name, clock: opts.clock, logger: opts.logger, label: opts.label, onExit: link.onExit });
 }
 
 /** Put a message in the process's mailbox. Sending to a dead process is a no-op, as in Erlang. */
@@ -151,7 +157,46 @@ export function registeredName(pid: Pid<never> | Pid<unknown>): string | undefin
   return proc && proc.status !== 'exited' ? proc.name : undefined;
 }
 
-/** The actor path of a pid as text, for logs. */
+/**
+ * What a pid prints as, in logs and reports: its registered name while it runs under one, else
+ * the `label` it was started with, else `<0.N.0>`, N its incarnation (never reused: a restarted
+ * child prints differently). `String(pid)` and `JSON.stringify` print the same.
+ */
 export function pidToString(pid: Pid<never> | Pid<unknown>): string {
+  return printPid(pid);
+}
+
+/** The nact actor path of a pid (`system://…/children/gen_server.12`): where it lives in the actor tree. */
+export function actorPath(pid: Pid<never> | Pid<unknown>): string {
   return pathOf(pid);
+}
+
+/**
+ * `link/1`, called by process `self` on `pid` (from a callback, `ctx.link(pid)` says the same):
+ * when either exits, the other gets an exit signal with its reason. Nothing if `pid` is `self` or
+ * already linked. If `pid` is not running: `self` gets `{'EXIT', pid, 'noproc'}` when it traps
+ * exits, else this throws an `OtpError` `ERR_OTP_NOPROC` (the caller's `noproc` error).
+ * @example
+ * link(worker, sibling);   // sibling crashes with reason R: worker exits with R (no terminate)
+ */
+export function link(self: Pid<never> | Pid<unknown>, pid: Pid<never> | Pid<unknown>): void {
+  linkPids(self, pid);
+}
+
+/** `unlink/1`, called by `self` on `pid`: no exit signal passes between them any more. */
+export function unlink(self: Pid<never> | Pid<unknown>, pid: Pid<never> | Pid<unknown>): void {
+  unlinkPids(self, pid);
+}
+
+/**
+ * `exit/2`: send `pid` an exit signal. `'kill'` ends it whatever it does (reason `killed`, no
+ * terminate); to a process that traps exits any other reason arrives as `{'EXIT', from, reason}`;
+ * otherwise `'normal'` is ignored and any other reason ends it at once, with no terminate. `from`
+ * is the sender the EXIT message names (`ctx.exit` passes self); a dead `pid` is a no-op.
+ * @example
+ * exit(pid, 'kill');            // as kill(pid)
+ * exit(pid, { shutdown: 'x' }); // a non-trapping pid exits with that reason
+ */
+export function exit(pid: Pid<never> | Pid<unknown>, reason: ExitReason, from?: Pid<never> | Pid<unknown>): void {
+  exitSignal(pid, reason, from);
 }
