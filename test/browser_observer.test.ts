@@ -72,6 +72,15 @@ if (!existsSync(CHROMIUM)) {
     await obs.waitForSelector('[data-count=have_request] b:text("1")', { timeout: 5000 });
     t.notOk((await obs.content()).includes(sid), 'the page never shows the full sid');
     await obs.screenshot({ path: join(outputDir, 'observer.png'), fullPage: true });
+
+    // sys:suspend from the page, then resume.
+    await obs.click(`${ids} > .row [data-action="suspend"]`);
+    await obs.waitForSelector(`${ids}[data-status="suspended"]`, { timeout: 5000 });
+    t.pass('session_ids shows suspended');
+    await obs.screenshot({ path: join(outputDir, 'observer-suspended.png'), clip: { x: 0, y: 0, width: 1100, height: 280 } });
+    await obs.click(`${ids} > .row [data-action="resume"]`);
+    await obs.waitForSelector(`${ids}[data-status="running"][data-restarts="1"]`, { timeout: 5000 });
+    t.pass('resumed, it runs again, not restarted');
     t.same(pageErrors, [], 'no uncaught errors');
   });
 }

@@ -42,6 +42,8 @@ const ENDPOINTS: readonly [string, RequestInit | undefined][] = [
   ['/observer/api/crash', json({ path: 'comet_sup/session_ids', reason: 'kill' })],
   ['/observer/api/crash-session', json({ key: 'gen_fsm.1', reason: 'error' })],
   ['/observer/api/storm', json({ path: 'comet_sup' })],
+  ['/observer/api/suspend', json({ path: 'comet_sup/session_ids' })],
+  ['/observer/api/resume', json({ path: 'comet_sup/session_ids' })],
 ];
 
 void t.test('off by default: /observer is an unknown path', async (t) => {
@@ -76,7 +78,7 @@ void t.test('a public bind with the token, without --observer-actions: it shows,
   t.match(await page.text(), /comet-fsm observer/);
   const tree = await fetch(`${base}/observer/api/tree`, { headers: { Authorization: `Bearer ${TOKEN}` } });
   t.equal(tree.status, 200, 'the bearer token opens the API');
-  for (const action of ['crash', 'crash-session', 'storm']) {
+  for (const action of ['crash', 'crash-session', 'storm', 'suspend', 'resume']) {
     const res = await fetch(`${base}/observer/api/${action}`, { ...json({ path: 'comet_sup/session_ids', key: 'x', reason: 'kill' }), headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${TOKEN}` } });
     t.equal(res.status, 403, `${action}: 403`);
     t.equal(((await res.json()) as { error: string }).error, 'observer_actions_disabled', `${action}: observer_actions_disabled`);
@@ -166,6 +168,25 @@ void t.test('a session shows in its state; crashing it from its row ends it; a w
   t.equal(res.status, 200);
   await until('the session gone', () => !comet.sessions().includes(sid));
   t.pass('the session ended');
+});
+
+void t.test('suspend session_ids (sys:suspend): the tree shows it suspended, a setup waits; resume: the setup is answered', async (t) => {
+  const { base } = await server(t, { observer: true });
+  const tree = async (): Promise<TreeSnapshot> => (await (await fetch(`${base}/observer/api/tree`)).json()) as TreeSnapshot;
+  const sus = await fetch(`${base}/observer/api/suspend`, json({ path: 'comet_sup/session_ids' }));
+  t.equal(sus.status, 200);
+  t.equal(node((await tree()).tree, 'comet_sup/session_ids')?.status, 'suspended');
+  let answered = false;
+  const setup = fetch(`${base}/comet`, json({ type: 'setup' })).then((r) => {
+    answered = true;
+    return r.status;
+  });
+  await new Promise((r) => setTimeout(r, 300));
+  t.notOk(answered, 'a setup waits while the session-id server is suspended');
+  t.equal((await fetch(`${base}/observer/api/resume`, json({ path: 'comet_sup/session_ids' }))).status, 200);
+  t.equal(await setup, 200, 'resumed, the setup is answered');
+  t.equal(node((await tree()).tree, 'comet_sup/session_ids')?.status, 'running');
+  t.equal(node((await tree()).tree, 'comet_sup/session_ids')?.restarts, 0, 'nothing was restarted');
 });
 
 void t.test('a crash storm on comet_sup exceeds its intensity: the tree gives up', async (t) => {

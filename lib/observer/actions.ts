@@ -5,13 +5,17 @@
  * - `error`: an exit with an Error as reason (terminate runs: every process here traps exits);
  * - `shutdown`: an exit with reason `shutdown`, as a supervisor stops a child.
  *
- * The supervisor sees each as its child's exit and does what its restart type says. A crash storm
+ * `suspend` / `resume` are `sys:suspend` / `sys:resume`: a suspended process handles only system
+ * messages (and a supervisor's shutdown, or a kill); what else it is sent waits, in order.
+ *
+ * The supervisor sees each exit as its child's and does what its restart type says. A crash storm
  * crashes one child `intensity + 1` times, each time once its restart is seen, so the supervisor's
  * window fills and it gives up: the escalation goes up the tree from there.
  */
 import { isAlive, kill, shutdown, type Pid } from '../otp/proc_lib.js';
 import { getChildspec, whichChildren, type SupRef } from '../../supervisors/supervisor.js';
-import { findProcess, supervisorFlags } from './introspect.js';
+import { findProcess, processView } from './introspect.js';
+import * as sys from '../otp/sys.js';
 import type { CrashReason } from './page/protocol.js';
 
 /** How long a crash may wait for the process's terminate before it is killed (a child's default shutdown). */
@@ -34,6 +38,11 @@ export function crash(pid: Pid<never>, reason: CrashReason): Promise<void> {
   }
 }
 
+/** `sys:suspend` or `sys:resume` of `pid`. */
+export function suspendOrResume(pid: Pid<never>, op: 'suspend' | 'resume'): Promise<void> {
+  return op === 'suspend' ? sys.suspend(pid) : sys.resume(pid);
+}
+
 /** What a storm will do, decided before it starts (so the request can be refused at once). */
 export type StormPlan =
   | { readonly ok: true; readonly supervisor: SupRef; readonly child: string; readonly crashes: number }
@@ -47,8 +56,10 @@ export async function planStorm(top: SupRef | undefined, rootId: string, path: s
   const found = await findProcess(top, rootId, path);
   if (!found) return { ok: false, code: 'observer_unknown_target', message: 'no such supervisor running' };
   const sup = found.pid as unknown as SupRef;
-  const flags = await supervisorFlags(sup);
+  const view = await processView(sup);
+  const flags = view?.flags;
   if (!flags) return { ok: false, code: 'observer_unknown_target', message: 'not a supervisor' };
+  if (view.suspended) return { ok: false, code: 'observer_storm_impossible', message: 'the supervisor is suspended: resume it first' };
   if (flags.dynamic) return { ok: false, code: 'observer_storm_impossible', message: 'a simple_one_for_one supervisor: crash its parent\'s children instead' };
   const rows = [...(await whichChildren(sup))].reverse();
   for (const row of rows) {

@@ -19,7 +19,7 @@ export const MAX_REASON_CHARS = 200;
 /** Restart times kept per supervisor for its window count: more than any sane intensity. */
 export const MAX_WINDOW_RESTARTS = 1000;
 
-type Report = Pick<SupervisorReport, 'supervisor' | 'errorContext' | 'childPath' | 'pid' | 'reason' | 'action'>;
+type Report = Pick<SupervisorReport, 'supervisor' | 'errorContext' | 'childPath' | 'reason' | 'action'>;
 
 function isReport(o: unknown): o is Report {
   if (typeof o !== 'object' || o === null) return false;
@@ -34,8 +34,10 @@ export class History {
   readonly #restarts = new Map<string, number>();
   /** Restart times (clock ms) by supervisor path, for the window count. */
   readonly #windows = new Map<string, number[]>();
-  /** Restarts reported and not yet seen done: child path -> the old process. */
+  /** Restarts reported and not yet seen done: child path -> the process last seen there. */
   readonly #pending = new Map<string, string | undefined>();
+  /** The process (actor path, unique per incarnation) last seen at each path. */
+  readonly #lastSeen = new Map<string, string>();
   readonly #clock: Clock;
   readonly #now: () => number;
 
@@ -69,7 +71,9 @@ export class History {
           w.push(this.#clock.now());
           if (w.length > MAX_WINDOW_RESTARTS) w.splice(0, w.length - MAX_WINDOW_RESTARTS);
           this.#windows.set(r.supervisor, w);
-          this.#pending.set(path, r.pid);
+          // The report names the process as it prints (maybe its registered name, the same for
+          // every incarnation); what tells the new one is the incarnation the tree last showed.
+          this.#pending.set(path, this.#lastSeen.get(path));
         }
         return;
       case 'start_error':
@@ -86,12 +90,14 @@ export class History {
     }
   }
 
-  /** The tree shows `path` running as `pid` (the full actor path): a pending restart is done. */
+  /** The tree shows `path` running as `pid` (its actor path): a pending restart is done. */
   seen(path: string, pid: string | undefined): void {
+    if (pid !== undefined && !this.#pending.has(path)) this.#lastSeen.set(path, pid);
     if (!this.#pending.has(path)) return;
     const old = this.#pending.get(path);
     if (pid === undefined || pid === old) return;
     this.#pending.delete(path);
+    this.#lastSeen.set(path, pid);
     this.add({ kind: 'restart', path, action: 'running again' });
   }
 

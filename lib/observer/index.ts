@@ -11,6 +11,7 @@
  *   POST <base>/api/crash       {"path", "reason"}: crash a process of the tree
  *   POST <base>/api/crash-session {"key", "reason"}: crash one session's FSM (a row on screen)
  *   POST <base>/api/storm       {"path"}: crash a supervisor's child past its intensity
+ *   POST <base>/api/suspend     {"path"}: sys:suspend a process of the tree; /api/resume: sys:resume
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '../otp/clock.js';
@@ -24,7 +25,7 @@ import type { ConnectionStats } from '../comet/stats.js';
 import { readJsonBody } from '../http/body.js';
 import { sendJson } from '../http/respond.js';
 import type { SupRef } from '../../supervisors/supervisor.js';
-import { crash, planStorm, runStorm } from './actions.js';
+import { crash, planStorm, runStorm, suspendOrResume } from './actions.js';
 import { Feed, OBSERVER_TICK_MS, type FeedTransport } from './feed.js';
 import { History } from './history.js';
 import { findProcess, TreeReader } from './introspect.js';
@@ -114,7 +115,7 @@ export function createObserver(opts: ObserverOptions, clock: Clock, logger: Logg
   const feed = new Feed({
     sources: sessionSources, history, readTree, logger, tickMs: opts.tickMs ?? OBSERVER_TICK_MS,
     hello: () => ({
-      type: 'hello', actions: lastAccess.kind === 'view' && lastAccess.actions, suspend: false,
+      type: 'hello', actions: lastAccess.kind === 'view' && lastAccess.actions, suspend: true,
       pageSize: OBSERVER_PAGE_SIZE, tickMs: opts.tickMs ?? OBSERVER_TICK_MS,
     }),
   });
@@ -133,7 +134,7 @@ export function createObserver(opts: ObserverOptions, clock: Clock, logger: Logg
   async function act(route: string, body: unknown, req: IncomingMessage, res: ServerResponse, access: Extract<Access, { kind: 'view' }>): Promise<void> {
     const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
     const reason = b.reason ?? 'error';
-    if (route !== 'storm' && !CRASH_REASONS.includes(reason as CrashReason)) {
+    if ((route === 'crash' || route === 'crash-session') && !CRASH_REASONS.includes(reason as CrashReason)) {
       fail(res, 'observer_bad_request', `reason must be one of ${CRASH_REASONS.join(', ')}`);
       return;
     }
@@ -160,6 +161,17 @@ export function createObserver(opts: ObserverOptions, clock: Clock, logger: Logg
         audit(req, access, 'crash-session', `${s.rootId}/connection_sup/connection`, { session: sidTag(sid), reason });
         await crash(pid, reason as CrashReason);
         sendJson(res, 200, { ok: true, session: sidTag(sid), reason });
+        feed.tick();
+        return;
+      }
+      case 'suspend':
+      case 'resume': {
+        if (typeof b.path !== 'string') return fail(res, 'observer_bad_request', 'path must be a string');
+        const found = await findProcess(s.top, s.rootId, b.path);
+        if (!found) return fail(res, 'observer_unknown_target', 'no process running at that path (or under a suspended supervisor)');
+        audit(req, access, route, b.path);
+        await suspendOrResume(found.pid, route);
+        sendJson(res, 200, { ok: true, path: b.path, [route === 'suspend' ? 'suspended' : 'resumed']: true });
         feed.tick();
         return;
       }
@@ -215,7 +227,7 @@ export function createObserver(opts: ObserverOptions, clock: Clock, logger: Logg
       }, () => sendJson(res, 503, { error: 'overloaded', message: 'tree unavailable' }));
       return true;
     }
-    const action = /^\/api\/(crash|crash-session|storm)$/.exec(rest)?.[1];
+    const action = /^\/api\/(crash|crash-session|storm|suspend|resume)$/.exec(rest)?.[1];
     if (action === undefined) return false;
     if (method !== 'POST') {
       fail(res, 'observer_bad_request', 'use POST');

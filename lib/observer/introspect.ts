@@ -7,7 +7,8 @@
  * The one place that knows a supervisor's state record: `supervisorFlags`. When `sys:get_status`
  * is on main it replaces that function and nothing else.
  */
-import { getState, isAlive, pidToString, type Pid } from '../otp/proc_lib.js';
+import { actorPath, isAlive, type Pid } from '../otp/proc_lib.js';
+import * as sys from '../otp/sys.js';
 import {
   countChildren, getChildspec, whichChildren, type ChildInfo, type SupRef,
 } from '../../supervisors/supervisor.js';
@@ -25,33 +26,54 @@ export interface SupFlagsView {
   readonly dynamic?: { readonly id: string; readonly restart: string };
 }
 
-/** A process as the page shows it: the last part of its actor path (`gen_fsm.1234`). */
+/**
+ * A process as the page shows it: the last part of its actor path (`gen_fsm.1234`), unique per
+ * incarnation. Not `pidToString`: that prints a registered name, and a session's holds its sid.
+ */
 export function shortPid(pid: Pid<never> | Pid<unknown>): string {
-  const s = pidToString(pid);
+  const s = actorPath(pid);
   return s.slice(s.lastIndexOf('/') + 1);
 }
 
+/** What `sys:get_status` says of a process: suspended or not, and a supervisor's flags. */
+export interface ProcessView {
+  readonly suspended: boolean;
+  /** Present when the process is a supervisor whose state could be read. */
+  readonly flags?: SupFlagsView;
+}
+
 /**
- * A supervisor's flags, from its state (`sys:get_state`): strategy, intensity, period. Undefined if
- * it does not answer in time or its state is not a supervisor's.
+ * A process's status (`sys:get_status`, answered even while it is suspended), and, for a
+ * supervisor, its flags from its state record (as Erlang's observer reads them): strategy,
+ * intensity, period. Undefined if it does not answer in time (or has exited).
  */
-export async function supervisorFlags(sup: SupRef): Promise<SupFlagsView | undefined> {
-  let s: unknown;
+export async function processView(pid: Pid<never> | Pid<unknown>): Promise<ProcessView | undefined> {
+  let status: sys.ProcessStatus;
   try {
-    s = await getState(sup, INTROSPECT_TIMEOUT_MS);
+    status = await sys.getStatus(pid, INTROSPECT_TIMEOUT_MS);
   } catch {
     return undefined;
   }
-  if (typeof s !== 'object' || s === null) return undefined;
+  const suspended = status.status === 'suspended';
+  const s = status.state;
+  if (typeof s !== 'object' || s === null) return { suspended };
   const st = s as { strategy?: unknown; intensity?: { intensity?: unknown; period?: unknown }; dynSpec?: { id?: unknown; restart?: unknown } };
   const intensity = st.intensity?.intensity;
   const period = st.intensity?.period;
-  if (typeof st.strategy !== 'string' || typeof intensity !== 'number' || typeof period !== 'number') return undefined;
+  if (typeof st.strategy !== 'string' || typeof intensity !== 'number' || typeof period !== 'number') return { suspended };
   const dyn = st.dynSpec;
   return {
-    strategy: st.strategy, intensity, period,
-    ...(dyn && typeof dyn.id === 'string' && typeof dyn.restart === 'string' ? { dynamic: { id: dyn.id, restart: dyn.restart } } : {}),
+    suspended,
+    flags: {
+      strategy: st.strategy, intensity, period,
+      ...(dyn && typeof dyn.id === 'string' && typeof dyn.restart === 'string' ? { dynamic: { id: dyn.id, restart: dyn.restart } } : {}),
+    },
   };
+}
+
+/** A supervisor's flags (see {@link processView}). */
+export async function supervisorFlags(sup: SupRef): Promise<SupFlagsView | undefined> {
+  return (await processView(sup))?.flags;
 }
 
 /** Reads trees, remembering child specs' restart types (they never change for an id). */
@@ -75,11 +97,12 @@ export class TreeReader {
       restarts: this.#history.restarts(path),
       ...(restart === undefined ? {} : { restart }),
     };
-    const flags = await supervisorFlags(sup);
+    const view = await processView(sup);
+    const flags = view?.flags;
     if (!isAlive(sup)) return { ...base, status: 'stopped' };
-    const supervisor = flags
-      ? { strategy: flags.strategy, intensity: flags.intensity, period: flags.period, restartsInWindow: this.#history.restartsInWindow(path, flags.period) }
-      : undefined;
+    // A suspended supervisor answers only system messages: asking for its children would wait.
+    if (view?.suspended) return { ...base, status: 'suspended', ...(flags ? { supervisor: this.#window(path, flags) } : {}) };
+    const supervisor = flags ? this.#window(path, flags) : undefined;
     if (flags?.dynamic) {
       let count: number;
       try {
@@ -106,15 +129,16 @@ export class TreeReader {
       const cid = row.id ?? 'child';
       const cpath = `${path}/${cid}`;
       const pid = typeof row.pid === 'object' ? row.pid : undefined;
-      this.#history.seen(cpath, pid ? pidToString(pid) : undefined);
+      this.#history.seen(cpath, pid ? actorPath(pid) : undefined);
       const rtype = await this.#restartType(sup, cpath, cid);
       if (row.type === 'supervisor' && pid) {
         children.push(await this.#supervisor(pid as SupRef, cid, cpath, rtype));
         continue;
       }
+      const suspended = pid !== undefined && (await processView(pid))?.suspended === true;
       children.push({
         id: cid, path: cpath, type: row.type,
-        status: pid ? 'running' : row.pid === 'restarting' ? 'restarting' : 'undefined',
+        status: suspended ? 'suspended' : pid ? 'running' : row.pid === 'restarting' ? 'restarting' : 'undefined',
         restarts: this.#history.restarts(cpath),
         ...(pid ? { pid: shortPid(pid) } : {}),
         ...(row.name !== undefined && row.name !== cid ? { name: row.name } : {}),
@@ -122,6 +146,10 @@ export class TreeReader {
       });
     }
     return { ...base, status: 'running', ...(supervisor ? { supervisor } : {}), children };
+  }
+
+  #window(path: string, f: SupFlagsView): { strategy: string; intensity: number; period: number; restartsInWindow: number } {
+    return { strategy: f.strategy, intensity: f.intensity, period: f.period, restartsInWindow: this.#history.restartsInWindow(path, f.period) };
   }
 
   async #restartType(sup: SupRef, path: string, id: string): Promise<string | undefined> {
@@ -146,6 +174,7 @@ export async function findProcess(top: SupRef | undefined, rootId: string, path:
   let sup: SupRef = top;
   let parent: SupRef | undefined;
   for (const id of parts.slice(1)) {
+    if ((await processView(sup))?.suspended !== false) return undefined;
     const rows = await whichChildren(sup);
     const row = rows.find((r) => r.id === id);
     if (!row || typeof row.pid !== 'object') return undefined;

@@ -59,6 +59,7 @@ ul.tree { padding-left: 0; }
 .node[data-status="running"] > .row .st { color: #145214; }
 .node[data-status="restarting"] > .row .st, .node[data-status="undefined"] > .row .st { color: #6b4a00; }
 .node[data-status="stopped"] > .row .st { color: #7a1010; }
+.node[data-status="suspended"] > .row .st { color: #44359a; font-weight: 600; }
 .node.flash > .row { background: #fff1c2; }
 button, select, input { font: inherit; font-size: .8rem; }
 .counts { display: flex; gap: 1rem; flex-wrap: wrap; }

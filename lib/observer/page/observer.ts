@@ -32,6 +32,8 @@ const pageinfo = byId<HTMLSpanElement>('pageinfo');
 const HISTORY_SHOWN = 200;
 
 let actions = false;
+/** Whether the server can suspend and resume processes (`sys` is there). */
+let suspendable = false;
 let pageSize = 20;
 let page = 0;
 let total = 0;
@@ -89,6 +91,13 @@ function renderNode(n: NodeView): HTMLLIElement {
   const restarts = el('span', `restarts ${n.restarts}`, 'meta');
   restarts.dataset.testid = 'restarts';
   row.append(restarts);
+  if (actions && n.status === 'suspended') {
+    const resume = el('button', 'resume');
+    resume.dataset.action = 'resume';
+    resume.title = 'sys:resume: handle what waited, then carry on';
+    resume.addEventListener('click', () => void post('resume', { path: n.path }));
+    row.append(resume);
+  }
   if (actions && n.status === 'running' && !n.dynamic) {
     const reason = reasonPicker();
     const crash = el('button', 'crash');
@@ -96,6 +105,13 @@ function renderNode(n: NodeView): HTMLLIElement {
     crash.title = 'exit this process with the chosen reason';
     crash.addEventListener('click', () => void post('crash', { path: n.path, reason: reason.value }));
     row.append(reason, crash);
+    if (suspendable) {
+      const suspend = el('button', 'suspend');
+      suspend.dataset.action = 'suspend';
+      suspend.title = 'sys:suspend: it handles only system messages until resumed; what it is sent waits';
+      suspend.addEventListener('click', () => void post('suspend', { path: n.path }));
+      row.append(suspend);
+    }
     if (n.type === 'supervisor' && n.supervisor && !n.children?.some((c) => c.dynamic)) {
       const storm = el('button', 'crash storm');
       storm.dataset.action = 'storm';
@@ -234,6 +250,7 @@ client.on('message', ({ data }) => {
   switch (p.type) {
     case 'hello':
       actions = p.actions;
+      suspendable = p.suspend;
       pageSize = p.pageSize;
       return;
     case 'tree':

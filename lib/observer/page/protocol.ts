@@ -10,8 +10,9 @@
 export type FsmState = 'waiting' | 'have_request' | 'have_packet';
 export const FSM_STATES: readonly FsmState[] = ['waiting', 'have_request', 'have_packet'];
 
-/** A tree node's status: OTP's child pid, `restarting`, `undefined` (not running), or `stopped` (a supervisor that exited). */
-export type NodeStatus = 'running' | 'restarting' | 'undefined' | 'stopped';
+/** A tree node's status: OTP's child pid, `restarting`, `undefined` (not running), `stopped` (a
+ *  supervisor that exited), or `suspended` (`sys:suspend`: it runs only system messages). */
+export type NodeStatus = 'running' | 'suspended' | 'restarting' | 'undefined' | 'stopped';
 
 /** A supervisor's flags and its restarts inside the current intensity window. */
 export interface SupervisorView {
