@@ -69,3 +69,16 @@ void t.test('no observer there: one line on stderr, exit 1; bad usage: 2', async
   t.equal(await main(['tree'], io()), 2);
   t.equal(await main(['tree', 'not a url'], io()), 2);
 });
+
+void t.test('the runnable servers: the observer is on, --observer-token needs 16 characters, --observer-actions or COMET_OBSERVER_ACTIONS=1', async (t) => {
+  const { parseConfig, UsageError } = await import('../bin/server_config.js');
+  const run = (argv: string[], env: NodeJS.ProcessEnv = {}) => {
+    const p = parseConfig(argv, env, 8080);
+    if (p.kind !== 'run') throw new Error('not a run');
+    return p.config.options.observer;
+  };
+  t.same(run([]), { actions: false }, 'on by default: loopback only, no actions elsewhere');
+  t.same(run(['--observer-token', 'x'.repeat(16), '--observer-actions']), { token: 'x'.repeat(16), actions: true });
+  t.same(run([], { COMET_OBSERVER_TOKEN: 'y'.repeat(20), COMET_OBSERVER_ACTIONS: '1' }), { token: 'y'.repeat(20), actions: true });
+  t.throws(() => run(['--observer-token', 'short']), UsageError);
+});
