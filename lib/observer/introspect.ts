@@ -1,11 +1,10 @@
 /**
  * Reading the supervision tree for the observer, as Erlang's observer does: `which_children` for a
- * supervisor's children, `get_childspec` for their restart types, and `sys:get_state` of the
- * supervisor for its flags. A simple_one_for_one supervisor's children (thousands of sessions) are
+ * supervisor's children, `get_childspec` for their restart types, and `sys:get_status` of each
+ * supervisor for its flags (its state record) and of each process for whether it is suspended. A simple_one_for_one supervisor's children (thousands of sessions) are
  * never listed here: `count_children` says how many, and the session table shows them.
  *
- * The one place that knows a supervisor's state record: `supervisorFlags`. When `sys:get_status`
- * is on main it replaces that function and nothing else.
+ * The one place that knows a supervisor's state record: `processView`.
  */
 import { actorPath, isAlive, type Pid } from '../otp/proc_lib.js';
 import * as sys from '../otp/sys.js';
