@@ -213,9 +213,13 @@ function historyLine(e: HistoryEntry): HTMLLIElement {
   return li;
 }
 
+/** The newest history entry shown: a feed that starts over sends what the page has again. */
+let newestShown = 0;
+
 function showHistory(entries: readonly HistoryEntry[]): void {
   // Entries arrive newest first; older ones go below the newer.
-  const fresh = entries.map(historyLine);
+  const fresh = entries.filter((e) => e.id > newestShown).map(historyLine);
+  newestShown = Math.max(newestShown, ...entries.map((e) => e.id));
   historyEl.prepend(...fresh);
   while (historyEl.children.length > HISTORY_SHOWN) historyEl.lastElementChild?.remove();
 }
@@ -237,6 +241,7 @@ client.on('open', ({ previousSid }) => {
   if (previousSid !== null) {
     // A new feed session starts from a full picture.
     historyEl.replaceChildren();
+    newestShown = 0;
     rows.clear();
     tbody.replaceChildren();
   }
