@@ -192,6 +192,11 @@ void t.test('suspend session_ids (sys:suspend): the tree shows it suspended, a s
 void t.test('a crash storm on comet_sup exceeds its intensity: the tree gives up', async (t) => {
   let fatal: unknown;
   const { base } = await server(t, { observer: { tickMs: 50 }, onFatal: (r) => { fatal = r; } });
+  const feed = new CometClient(`${base}/observer/comet`, { retryBaseMs: 10 });
+  t.teardown(() => feed.close());
+  const packets: FeedPacket[] = [];
+  feed.on('message', ({ data }) => packets.push(data as FeedPacket));
+  await feed.connect();
   const bad = await fetch(`${base}/observer/api/storm`, json({ path: 'comet_sup/connection_sup' }));
   t.equal(bad.status, 409, 'a simple_one_for_one supervisor cannot storm');
   const res = await fetch(`${base}/observer/api/storm`, json({ path: 'comet_sup' }));
@@ -199,4 +204,8 @@ void t.test('a crash storm on comet_sup exceeds its intensity: the tree gives up
   t.match(await res.json(), { child: 'session_ids', crashes: 2 });
   await until('the tree to give up', () => fatal !== undefined);
   t.equal(fatal, 'shutdown');
+  await until('the page to show comet_sup stopped', () => packets.some((p) => p.type === 'tree' && p.tree.status === 'stopped'));
+  const history = packets.flatMap((p) => (p.type === 'history' ? p.entries : []));
+  t.match(history.find((e) => e.kind === 'shutdown'), { path: 'comet_sup', reason: 'reached_max_restart_intensity' }, 'the feed outlives the tree and shows why it stopped');
+  t.equal(history.filter((e) => e.kind === 'exit' && e.path === 'comet_sup/session_ids').length, 2, 'two exits of session_ids');
 });
