@@ -14,10 +14,12 @@ import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CometClient, type CometClientOptions } from '../lib/client/index.js';
+import { treeMain } from './tree.js';
 import { isChatEvent, MAX_NICK_LENGTH, type ChatEvent, type ChatRequest } from '../examples/chat/protocol.js';
 import { sidTag } from '../lib/comet/sid_tag.js';
 
 export const USAGE = `Usage: comet-fsm client <url> [options]
+       comet-fsm tree <url> [--watch]   (see comet-fsm tree --help)
 
 Connects to a comet-fsm endpoint (e.g. http://127.0.0.1:8080/comet), prints each packet as a
 JSON line {"seq": N, "data": ...} on stdout, and sends each line read from stdin as a message.
@@ -51,6 +53,9 @@ export interface CliIo {
 
 /** Runs the CLI; resolves with the exit status. */
 export async function main(argv: readonly string[], io: CliIo): Promise<number> {
+  if (argv[0] === 'tree') {
+    return treeMain(argv.slice(1), { stdout: io.stdout, stderr: io.stderr, env: process.env, ...(io.interrupted ? { interrupted: io.interrupted } : {}) });
+  }
   let parsed;
   try {
     parsed = parseArgs({

@@ -5,8 +5,8 @@
  */
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import type { CometServerOptions, CorsOption } from '../lib/index.js';
 import type { Logger } from '../lib/otp/logger.js';
+import { MIN_TOKEN_LENGTH, type CometServerOptions, type CorsOption } from '../lib/index.js';
 
 export interface ServerConfig {
   readonly port: number;
@@ -40,6 +40,8 @@ export const FLAGS = {
   redis: { type: 'string', env: 'COMET_REDIS_URL' },
   'node-id': { type: 'string', env: 'COMET_NODE_ID' },
   lease: { type: 'string', env: 'COMET_LEASE_MS' },
+  'observer-token': { type: 'string', env: 'COMET_OBSERVER_TOKEN' },
+  'observer-actions': { type: 'boolean', env: 'COMET_OBSERVER_ACTIONS' },
 } as const;
 
 type Flag = keyof typeof FLAGS;
@@ -69,6 +71,10 @@ export const USAGE = `Options (flag, or environment variable):
   --node-id NAME      COMET_NODE_ID        this node's name, unique among live nodes (default: host-pid)
   --lease MS          COMET_LEASE_MS       a dead node's sessions answer 404 within about 1.25 leases
                                            (default 10000; only with --redis)
+  --observer-token T  COMET_OBSERVER_TOKEN the live view at /observer needs this token (16+ characters);
+                                           without it /observer exists only when bound to loopback
+  --observer-actions  COMET_OBSERVER_ACTIONS=1  allow the observer's fault injection with the token on
+                                           a non-loopback address (on loopback it is always allowed)
   --help                                   this text
 Logging: LOG_LEVEL (trace, debug, info, warn, error; default info), JSON lines on stdout.
 A bad option, or a port already in use, prints one line on stderr and exits with status 1.`;
@@ -103,6 +109,11 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv, def
     const v = values[flag];
     return typeof v === 'string' ? v : env[FLAGS[flag].env];
   };
+  const observerToken = get('observer-token');
+  if (observerToken !== undefined && observerToken.length < MIN_TOKEN_LENGTH) {
+    throw new UsageError(`--observer-token (COMET_OBSERVER_TOKEN) must be at least ${MIN_TOKEN_LENGTH} characters; see --help`);
+  }
+  const observerActions = values['observer-actions'] === true || env.COMET_OBSERVER_ACTIONS === '1';
   const int = (flag: Flag, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined => {
     const raw = get(flag);
     if (raw === undefined || raw === '') return undefined;
@@ -130,6 +141,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv, def
     ...opt('setupRatePerClient', int('setup-rate-per-client', 0)),
     ...(values['trust-proxy'] === true || env.COMET_TRUST_PROXY === '1' ? { trustProxy: true } : {}),
     ...clusterOption(get('redis'), get('node-id'), int('lease', 1)),
+    // The runnable servers serve the observer: on loopback as is, elsewhere only with the token.
+    observer: { ...(observerToken === undefined ? {} : { token: observerToken }), actions: observerActions },
   };
   const config: ServerConfig = {
     port: int('port', 0, 65_535) ?? defaultPort,

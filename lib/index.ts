@@ -32,3 +32,8 @@ export { SID_TAG_LENGTH, sidTag } from './comet/sid_tag.js';
 export {
   DEFAULT_MAX_SESSIONS_PER_CLIENT, DEFAULT_SETUP_RATE_PER_CLIENT, TOO_MANY_SESSIONS_RETRY_AFTER_S, clientKey,
 } from './comet/client_limits.js';
+export {
+  DEFAULT_OBSERVER_PATH, MIN_TOKEN_LENGTH, OBSERVER_ERROR_CODES, OBSERVER_HTTP_STATUS, OBSERVER_TICK_MS,
+  type ObserverErrorCode, type ObserverOptions,
+} from './observer/index.js';
+export type { TreeSnapshot, NodeView, Counts as ObserverCounts, FeedPacket } from './observer/page/protocol.js';

@@ -16,6 +16,7 @@ import { nullLogger, type Logger } from './otp/logger.js';
 import { throttleLogger } from './otp/log_throttle.js';
 import { startSystem, stopSystem } from './otp/nact.js';
 import { shutdown, type Pid } from './otp/proc_lib.js';
+import type * as supervisor from '../supervisors/supervisor.js';
 import { clearRegistry } from './otp/registry.js';
 import { Cluster, type ClusterNodeStats, type ClusterOptions } from './cluster/cluster.js';
 import { endConnections } from './cluster/fence.js';
@@ -42,6 +43,8 @@ import { HeldPolls } from './http/held_polls.js';
 import { applyHttpTimeouts, closeHttpServer, deferContinue, KEEP_ALIVE_TIMEOUT_MS } from './http/http_server.js';
 import { DEFAULT_HEALTH_PATH, DEFAULT_METRICS_PATH, serveOps } from './http/ops.js';
 import { requestUrl } from './http/request_url.js';
+import { createObserver, type ObserverOptions } from './observer/index.js';
+import { COMET_SUP_NAME } from './comet/comet_sup.js';
 
 export interface CometServerOptions extends SessionHooks {
   /** Endpoint path (default `/comet`). */
@@ -105,6 +108,9 @@ export interface CometServerOptions extends SessionHooks {
    * (docs/scale-out.md). Without it, one process and no Redis.
    */
   readonly cluster?: ClusterOptions;
+  /** The observer page and its endpoints (docs/observer.md): off by default. `true` serves it only
+   *  on a server bound to loopback; give a `token` to serve it elsewhere. */
+  readonly observer?: boolean | ObserverOptions;
 }
 
 /** A cluster node, as `CometServer.cluster` shows it. */
@@ -202,12 +208,15 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
   let fatal = false;
   let closed: Promise<void> | undefined;
   let httpServer: http.Server | undefined;
+  let feedClose: (() => Promise<void>) | undefined;
 
   const stats = newConnectionStats();
   const metrics = options.metrics === false ? undefined : createMetrics({
     sessions: () => sessions.size, held: () => held.size, stats,
   }, options.metrics?.registry);
-  const logger = metrics ? metrics.countRestarts(baseLogger) : baseLogger;
+  const observer = options.observer ? createObserver(options.observer === true ? {} : options.observer, clock, baseLogger) : undefined;
+  const counted = metrics ? metrics.countRestarts(baseLogger) : baseLogger;
+  const logger = observer ? observer.watch(counted) : counted;
   // What clients' traffic can make the server say, one line per kind per interval with a count.
   const warnings = throttleLogger(logger, options.clock ? { clock: options.clock } : {});
 
@@ -282,8 +291,21 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
   };
   // One listener function for every response ('finish' fires once; `this` is the response).
   const countResponse = metrics ? function (this: ServerResponse): void { metrics.response(this.statusCode); } : undefined;
+  if (observer) {
+    // The observer's own sessions live on a comet server of their own: the application never
+    // sees them, and they never count against its limits.
+    const feed = await createCometServer({
+      path: observer.feedPath, metrics: false, logger: baseLogger, ...observer.feedHooks,
+    });
+    feedClose = () => feed.close();
+    observer.attach({
+      system, top: top as supervisor.SupRef, rootId: COMET_SUP_NAME, sessions, held: () => held.size, stats,
+    }, { handler: feed.handler, handlePacket: (sid, data) => feed.handlePacket(sid, data) });
+  }
   const handler: CometHandler = (req, res, next) => {
-    if (serveOps(ops, pathnameOf(requestUrl(req)), req, res)) return;
+    const pathname = pathnameOf(requestUrl(req));
+    if (observer?.serve(pathname, req, res)) return;
+    if (serveOps(ops, pathname, req, res)) return;
     if (countResponse) res.on('finish', countResponse);
     cometHandler(req, res, next);
   };
@@ -291,6 +313,8 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
   // Close.
   async function close(): Promise<void> {
     closing = true;
+    observer?.stop();
+    await feedClose?.();
     // Ends every session with reason `shutdown`; each FSM's terminate answers its held poll.
     const endSessions = (): Promise<void> => shutdown(top, 'shutdown', 'infinity');
     if (httpServer) await closeHttpServer(httpServer, endSessions);

@@ -3,6 +3,7 @@
 //   dist/client/comet-client.js      the client (`comet-fsm/client` for browsers), with a source map
 //   dist/client/comet-client.min.js  the same, minified
 //   dist/client/chat.js              the chat demo's page script; it imports ./comet-client.js
+//   dist/client/observer.js          the observer page's script, the client bundled in (the library serves it)
 // platform 'browser' makes esbuild refuse any node: import, so a Node-only dependency creeping
 // into lib/client fails the build instead of failing in the browser.
 // Usage: node scripts/build-client.mjs [outdir] [--quiet]
@@ -21,7 +22,7 @@ const clientAsExternal = {
 };
 
 /**
- * Builds the three files into `outdir` (default dist/client) and returns their paths.
+ * Builds the four files into `outdir` (default dist/client) and returns their paths.
  * @param {{ outdir?: string }} [options]
  */
 export async function buildClient(options = {}) {
@@ -38,11 +39,13 @@ export async function buildClient(options = {}) {
     client: join(outdir, 'comet-client.js'),
     clientMin: join(outdir, 'comet-client.min.js'),
     page: join(outdir, 'chat.js'),
+    observer: join(outdir, 'observer.js'),
   };
   await Promise.all([
     build({ ...common, entryPoints: ['lib/client/index.ts'], outfile: files.client, sourcemap: true }),
     build({ ...common, entryPoints: ['lib/client/index.ts'], outfile: files.clientMin, minify: true, sourcemap: true }),
     build({ ...common, entryPoints: ['examples/chat/chat.ts'], outfile: files.page, plugins: [clientAsExternal] }),
+    build({ ...common, entryPoints: ['lib/observer/page/observer.ts'], outfile: files.observer }),
   ]);
   return files;
 }

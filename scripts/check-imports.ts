@@ -3,8 +3,11 @@
  * examples/ points down the layers, lib/client imports only itself, and no file imports itself
  * back through others. Type-only imports count: a circle of types is still a circle to a reader.
  *
- *   lib/otp <- supervisors <- lib/comet <- lib/cluster <- lib/http <- lib/server.ts, lib/index.ts <- bin, examples
- *   lib/client <- bin, examples
+ *   lib/otp <- supervisors <- lib/comet <- lib/cluster <- lib/http <- lib/observer <- lib/server.ts, lib/index.ts <- bin, examples
+ *   lib/client <- lib/observer/page (the observer's browser script), bin, examples
+ *
+ * lib/observer/page is browser code: it imports only itself and lib/client; lib/observer may
+ * import it (its protocol types) and bin may too.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -22,8 +25,10 @@ export function layerOf(file: string): { readonly name: string; readonly rank: n
   if (file.startsWith('lib/cluster/')) return { name: 'lib/cluster', rank: 2.5 };
   if (file.startsWith('lib/http/')) return { name: 'lib/http', rank: 3 };
   if (file.startsWith('lib/client/')) return { name: 'lib/client', rank: -1 };
-  if (file === 'lib/server.ts' || file === 'lib/index.ts') return { name: 'lib/server.ts', rank: 4 };
-  if (file.startsWith('bin/') || file.startsWith('examples/')) return { name: 'bin, examples', rank: 5 };
+  if (file.startsWith('lib/observer/page/')) return { name: 'lib/observer/page', rank: 4 };
+  if (file.startsWith('lib/observer/')) return { name: 'lib/observer', rank: 4 };
+  if (file === 'lib/server.ts' || file === 'lib/index.ts') return { name: 'lib/server.ts', rank: 5 };
+  if (file.startsWith('bin/') || file.startsWith('examples/')) return { name: 'bin, examples', rank: 6 };
   return { name: 'unknown', rank: -2 };
 }
 
@@ -55,7 +60,8 @@ export function layerViolations(graph: ReadonlyMap<string, readonly string[]>): 
       const b = layerOf(to);
       if (a.name === 'unknown' || b.name === 'unknown') out.push(`${from} -> ${to} (outside the layers)`);
       else if (a.name === 'lib/client' && b.name !== 'lib/client') out.push(`${from} -> ${to} (lib/client imports only lib/client)`);
-      else if (b.name === 'lib/client' && a.name !== 'lib/client' && a.rank < 5) out.push(`${from} -> ${to} (only bin and examples use lib/client)`);
+      else if (a.name === 'lib/observer/page' && b.name !== 'lib/observer/page' && b.name !== 'lib/client') out.push(`${from} -> ${to} (lib/observer/page imports only itself and lib/client)`);
+      else if (b.name === 'lib/client' && a.name !== 'lib/client' && a.name !== 'lib/observer/page' && a.rank < 6) out.push(`${from} -> ${to} (only bin, examples and the observer page use lib/client)`);
       else if (b.name !== 'lib/client' && b.rank > a.rank) out.push(`${from} -> ${to} (${a.name} must not import ${b.name})`);
     }
   }

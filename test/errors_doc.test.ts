@@ -4,7 +4,8 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
 import {
-  CometError, HTTP_STATUS, LIBRARY_ERROR_CODES, WIRE_ERROR_CODES, createCometServer, isCometError,
+  CometError, HTTP_STATUS, LIBRARY_ERROR_CODES, OBSERVER_ERROR_CODES, OBSERVER_HTTP_STATUS, WIRE_ERROR_CODES,
+  createCometServer, isCometError,
 } from '../lib/index.js';
 import { OTP_ERROR_CODES, OtpError, isOtpError } from '../lib/otp/index.js';
 import { CLIENT_ERROR_CODES, CometClientError, isCometClientError } from '../lib/client/index.js';
@@ -71,6 +72,13 @@ void t.test('every OTP code (ERR_OTP_*) is on the page', (t) => {
 
 void t.test('every named supervisor result reason is on the page', (t) => {
   t.strictSame(sorted(table('Supervisor result reasons').keys()), sorted(Object.keys(SUPERVISOR_REASONS)));
+  t.end();
+});
+
+void t.test('every observer code is on the page, with its HTTP status', (t) => {
+  const rows = table('Observer codes');
+  t.strictSame(sorted(rows.keys()), sorted(OBSERVER_ERROR_CODES));
+  for (const code of OBSERVER_ERROR_CODES) t.equal(rows.get(code)?.[0], String(OBSERVER_HTTP_STATUS[code]), `${code}: status`);
   t.end();
 });
 

@@ -47,7 +47,7 @@ export interface CometSupOptions {
 export function startCometSup(system: ParentRef, opts: CometSupOptions): Promise<StartResult<supervisor.SupRef>> {
   const config: ConnectionConfig = {
     ...opts.connection,
-    onStarted: (sid) => opts.sessions.started(sid),
+    onStarted: (sid, _fsm, data) => opts.sessions.started(sid, data),
     // A session that ended frees its id (in practice none is ever handed out again).
     onEnded: (sid) => {
       opts.sessions.ended(sid);

@@ -144,8 +144,9 @@ export interface ConnectionConfig {
   /** Where a session's warnings go; give it a throttled logger (lib/otp/log_throttle.ts): a
    *  client can make a session warn once per message it sends. */
   readonly logger: Logger;
-  /** Told when a connection starts and ends (the server's session table, metrics). */
-  readonly onStarted?: (sid: Sid, fsm: FsmRef<ConnectionEvent>) => void;
+  /** Told when a connection starts and ends (the server's session table, metrics). `data` is the
+   *  FSM's own record, for read-only views (lib/comet/session_info.ts): never write to it. */
+  readonly onStarted?: (sid: Sid, fsm: FsmRef<ConnectionEvent>, data: ConnectionData) => void;
   readonly onEnded?: (sid: Sid, reason: SessionEndReason) => void;
   /** Counters for metrics, shared by every connection of a server. */
   readonly stats?: ConnectionStats;
@@ -181,6 +182,8 @@ export interface ConnectionData {
   dietimer: TimerRef | undefined;
   /** Since when no request has been held (clock ms): the session ends at `idleSince + inactivity`. */
   idleSince: number;
+  /** Client messages delivered to the application by this session (the observer shows it). */
+  messagesIn: number;
 }
 
 type Ctx = FsmContext<ConnectionEvent>;
@@ -212,10 +215,10 @@ export const connection: GenFsm<{ sid: Sid; config: ConnectionConfig }, Connecti
       budget: new SessionBudget(config.serverBudget ?? new ServerBudget(Infinity), config.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES),
       counted: 0,
       maxResponseBytes: config.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
-      held: undefined, waitTimer: undefined, dietimer: undefined, idleSince: 0,
+      held: undefined, waitTimer: undefined, dietimer: undefined, idleSince: 0, messagesIn: 0,
     };
     startDietimer(data, ctx);
-    config.onStarted?.(sid, ctx.self);
+    config.onStarted?.(sid, ctx.self, data);
     callHook(data, 'onSession', config.hooks.onSession, sid);
     return { ok: 'waiting', data };
   },
@@ -444,6 +447,7 @@ function deliver(d: ConnectionData, batches: readonly Batch[], ctx: Ctx, open: b
   const onMessage = d.config.hooks.onMessage;
   const session = new InPlace(d, open);
   for (const batch of batches) {
+    d.messagesIn += batch.length;
     for (const data of batch) {
       if (d.config.stats) d.config.stats.messagesIn++;
       callHook(d, 'onMessage', onMessage, d.sid, data, session);

@@ -1,0 +1,191 @@
+/**
+ * The live feed: every open observer page is a comet session of the observer's own feed endpoint,
+ * and once a tick each gets, as packets, only what changed since its last one: the tree when it
+ * changed, the counts when they changed, the rows of its page that changed (and which left), the
+ * history entries it has not seen. Nothing runs while no page is open.
+ */
+import type { Sid } from '../comet/ids.js';
+import type { ConnectionData } from '../comet/connection.js';
+import type { Logger } from '../otp/logger.js';
+import type { History } from './history.js';
+import type { Counts, FeedPacket, FeedRequest, NodeView } from './page/protocol.js';
+import { countSessions, OBSERVER_PAGE_SIZE, sessionPage, type SessionSources } from './sessions_view.js';
+
+/** How often open pages are updated (ms). */
+export const OBSERVER_TICK_MS = 1000;
+
+/** The comet server the feed's sessions live on (a second one, so the application never sees them). */
+export interface FeedTransport {
+  handlePacket(sid: string, data: unknown): Promise<unknown>;
+}
+
+interface Viewer {
+  page: number;
+  query: string;
+  tree: string | undefined;
+  counts: string | undefined;
+  order: string | undefined;
+  rows: Map<string, string>;
+  historyId: number;
+  sids: Map<string, Sid>;
+}
+
+export interface FeedDeps {
+  readonly sources: SessionSources;
+  readonly history: History;
+  readonly readTree: () => Promise<NodeView>;
+  readonly logger: Logger;
+  readonly tickMs: number;
+  readonly hello: () => Extract<FeedPacket, { type: 'hello' }>;
+}
+
+export class Feed {
+  readonly #viewers = new Map<string, Viewer>();
+  readonly #deps: FeedDeps;
+  readonly #bytes = new WeakMap<ConnectionData, [number, number, number]>();
+  #transport: FeedTransport | undefined;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #ticking: Promise<void> | undefined;
+  #again = false;
+
+  constructor(deps: FeedDeps) {
+    this.#deps = deps;
+  }
+
+  attach(transport: FeedTransport): void {
+    this.#transport = transport;
+  }
+
+  /** How many pages are open. */
+  get viewers(): number {
+    return this.#viewers.size;
+  }
+
+  /** The sid of a session shown on some open page, by its row key. */
+  shownSid(key: string): Sid | undefined {
+    for (const v of this.#viewers.values()) {
+      const sid = v.sids.get(key);
+      if (sid !== undefined) return sid;
+    }
+    return undefined;
+  }
+
+  /** The feed server's hooks. */
+  readonly hooks = {
+    onSession: (sid: Sid): void => {
+      this.#viewers.set(sid, fresh());
+      this.#push(sid, this.#deps.hello());
+      this.#timer ??= setInterval(() => this.tick(), this.#deps.tickMs);
+      this.tick();
+    },
+    onMessage: (sid: Sid, data: unknown): void => {
+      const v = this.#viewers.get(sid);
+      if (!v || !isView(data)) return;
+      v.page = data.page;
+      v.query = data.query;
+      this.tick();
+    },
+    onSessionEnd: (sid: Sid): void => {
+      this.#viewers.delete(sid);
+      if (this.#viewers.size === 0 && this.#timer) {
+        clearInterval(this.#timer);
+        this.#timer = undefined;
+      }
+    },
+  };
+
+  /** Update every open page now (one tick at a time; a tick asked for during one runs after it). */
+  tick(): void {
+    if (this.#ticking) {
+      this.#again = true;
+      return;
+    }
+    this.#ticking = this.#tick().catch((err: unknown) => {
+      this.#deps.logger.error({ err: String(err) }, 'observer: tick failed');
+    }).finally(() => {
+      this.#ticking = undefined;
+      if (this.#again) {
+        this.#again = false;
+        this.tick();
+      }
+    });
+  }
+
+  async #tick(): Promise<void> {
+    if (this.#viewers.size === 0) return;
+    const tree = JSON.stringify(await this.#deps.readTree());
+    const counts: Counts = countSessions(this.#deps.sources);
+    const countsJson = JSON.stringify(counts);
+    for (const [sid, v] of this.#viewers) {
+      if (v.tree !== tree) {
+        v.tree = tree;
+        this.#push(sid, { type: 'tree', tree: JSON.parse(tree) as NodeView });
+      }
+      if (v.counts !== countsJson) {
+        v.counts = countsJson;
+        this.#push(sid, { type: 'counts', counts });
+      }
+      this.#sessions(sid, v);
+      const entries = this.#deps.history.since(v.historyId);
+      if (entries.length > 0) {
+        v.historyId = this.#deps.history.lastId;
+        this.#push(sid, { type: 'history', entries });
+      }
+    }
+  }
+
+  #sessions(sid: string, v: Viewer): void {
+    const page = sessionPage(this.#deps.sources, v.page, v.query, this.#bytes);
+    v.sids = page.sids;
+    const upsert = [];
+    const seen = new Set<string>();
+    for (const row of page.rows) {
+      seen.add(row.key);
+      const json = JSON.stringify(row);
+      if (v.rows.get(row.key) !== json) {
+        v.rows.set(row.key, json);
+        upsert.push(row);
+      }
+    }
+    const remove = [...v.rows.keys()].filter((k) => !seen.has(k));
+    for (const k of remove) v.rows.delete(k);
+    const keys = page.rows.map((r) => r.key);
+    const order = `${page.total}|${page.page}|${v.query}|${keys.join(',')}`;
+    const orderChanged = order !== v.order;
+    if (!orderChanged && upsert.length === 0 && remove.length === 0) return;
+    v.order = order;
+    this.#push(sid, {
+      type: 'sessions', total: page.total, page: page.page, query: v.query,
+      ...(orderChanged ? { order: keys } : {}), upsert, remove,
+    });
+  }
+
+  #push(sid: string, packet: FeedPacket): void {
+    const t = this.#transport;
+    if (!t) return;
+    t.handlePacket(sid, packet).catch(() => {
+      // Refused (the page stopped acking, or it left): start it over from a full picture.
+      const v = this.#viewers.get(sid);
+      if (v) this.#viewers.set(sid, { ...fresh(), page: v.page, query: v.query });
+    });
+  }
+
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#viewers.clear();
+  }
+}
+
+function fresh(): Viewer {
+  return { page: 0, query: '', tree: undefined, counts: undefined, order: undefined, rows: new Map(), historyId: 0, sids: new Map() };
+}
+
+function isView(data: unknown): data is FeedRequest {
+  if (typeof data !== 'object' || data === null) return false;
+  const d = data as Partial<Record<keyof FeedRequest, unknown>>;
+  return d.type === 'view' && typeof d.page === 'number' && Number.isSafeInteger(d.page) && d.page >= 0 && d.page < 1e6
+    && typeof d.query === 'string' && d.query.length <= 64;
+}
+
+export { OBSERVER_PAGE_SIZE };
