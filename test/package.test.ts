@@ -6,6 +6,7 @@
 // @types/node), then run it: node:http, Express and Fastify each serving /comet, /metrics and
 // /healthz, the Node client, a supervised crash and restart. And the bin.
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readdir, readFile, realpath, rm, stat, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
@@ -26,7 +27,9 @@ const ALLOWED = [
   /^package\.json$/, /^README\.md$/, /^LICENSE$/,
   /^dist\/(lib|supervisors)\/.+\.(js|d\.ts)$/,
   /^dist\/client\/comet-client(\.min)?\.js(\.map)?$/,
-  /^dist\/bin\/comet-fsm\.js$/,
+  /^dist\/bin\/(comet-fsm|tree)\.js$/,
+  // The observer's page script, which the library serves when the observer is on.
+  /^dist\/client\/observer\.js$/,
   // `comet-fsm client --nick` speaks the chat demo's protocol.
   /^dist\/examples\/chat\/protocol\.js$/,
 ];
@@ -156,4 +159,7 @@ void t.test('npm pack, install the tarball in a new project, type-check and run 
 
   const help = await run(join(project, 'node_modules/.bin/comet-fsm'), ['client', '--help'], { cwd: project });
   t.match(help.stdout + help.stderr, /Usage: comet-fsm client/, 'the comet-fsm bin runs from node_modules/.bin');
+  const tree = await run(join(project, 'node_modules/.bin/comet-fsm'), ['tree', '--help'], { cwd: project });
+  t.match(tree.stdout + tree.stderr, /comet-fsm tree/, 'and so does comet-fsm tree');
+  t.ok(existsSync(join(project, 'node_modules/comet-fsm/dist/client/observer.js')), 'the observer page script ships');
 });
