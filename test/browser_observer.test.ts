@@ -4,6 +4,7 @@
 // test-output/browser/ (docs/images/observer*.png are copies). Needs /usr/bin/chromium: skipped
 // loudly without it, failed in CI.
 import t from 'tap';
+import { sidTag } from '../lib/comet/sid_tag.js';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -67,7 +68,7 @@ if (!existsSync(CHROMIUM)) {
     await tab.waitForSelector('[data-testid=status][data-state=connected]', { timeout: 10_000 });
     const sid = (await tab.getAttribute('[data-testid=status]', 'data-sid')) ?? '';
     t.ok(sid.length > 8, 'the chat tab has a session');
-    await obs.waitForSelector(`[data-testid=sessions] tr[data-session="${sid.slice(0, 8)}"][data-state="have_request"]`, { timeout: 5000 });
+    await obs.waitForSelector(`[data-testid=sessions] tr[data-session="${sidTag(sid)}"][data-state="have_request"]`, { timeout: 5000 });
     t.pass('the chat tab\'s session shows in have_request');
     await obs.waitForSelector('[data-count=have_request] b:text("1")', { timeout: 5000 });
     t.notOk((await obs.content()).includes(sid), 'the page never shows the full sid');

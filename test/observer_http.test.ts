@@ -1,6 +1,7 @@
 // The observer over HTTP: who gets it (loopback, a token, nobody), what actions answer, and what its
 // feed, a comet session of its own, pushes after a crash.
 import t from 'tap';
+import { sidTag } from '../lib/comet/sid_tag.js';
 import { createCometServer, type CometServer, type CometServerOptions } from '../lib/index.js';
 import { CometClient } from '../lib/client/index.js';
 import type { FeedPacket, HistoryEntry, NodeView, TreeSnapshot } from '../lib/observer/page/protocol.js';
@@ -155,11 +156,12 @@ void t.test('a session shows in its state; crashing it from its row ends it; a w
   feed.on('message', ({ data }) => packets.push(data as FeedPacket));
   await feed.connect();
   const rows = () => packets.flatMap((p) => (p.type === 'sessions' ? p.upsert : []));
-  await until('the user in have_request', () => rows().some((r) => r.tag === sid.slice(0, 8) && r.state === 'have_request'));
+  await until('the user in have_request', () => rows().some((r) => r.tag === sidTag(sid) && r.state === 'have_request'));
   t.notOk(JSON.stringify(packets).includes(sid), 'the full sid is never on the feed');
   const counts = packets.filter((p) => p.type === 'counts').at(-1);
   t.match(counts, { counts: { sessions: 1, have_request: 1, waiting: 0, have_packet: 0 } }, 'the observer\'s own session is not counted');
-  const key = rows().find((r) => r.tag === sid.slice(0, 8))?.key ?? '';
+  const key = rows().find((r) => r.tag === sidTag(sid))?.key ?? '';
+  t.notOk(rows().some((r) => sid.startsWith(r.tag)), 'a row shows no part of a sid, only its one-way tag');
   t.equal((await fetch(`${base}/observer/api/crash-session`, json({ key: 'gen_fsm.0', reason: 'error' }))).status, 404);
   const killed = await fetch(`${base}/observer/api/crash-session`, json({ key, reason: 'kill' }));
   t.equal(killed.status, 400, 'a session is not killed: without terminate it would stay in the table');

@@ -446,7 +446,7 @@ void t.test('isAlive and registeredName follow the process', QUICK, async (t) =>
   t.equal(proc.registeredName(pid), undefined);
 });
 
-void t.test('pid_to_string: a registered name, else the label, else <0.N.0>; never the actor path', (t) => {
+void t.test('pid_to_string: a label, else a registered name, else <0.N.0>; never the actor path', (t) => {
   void t.test('an anonymous process prints as <0.N.0>, a new N per incarnation', QUICK, async (t) => {
     const system = newSystem(t);
     const a = okPid(await proc.start(system, counter()));
@@ -466,11 +466,12 @@ void t.test('pid_to_string: a registered name, else the label, else <0.N.0>; nev
     t.match(proc.pidToString(pid), /^<0\.\d+\.0>$/, 'dead, the name is free again: the pid prints as itself');
   });
 
-  void t.test('a label names a process that has no registered name (a supervisor child: sup/id)', QUICK, async (t) => {
+  void t.test('a label names a process, before its registered name (a name may hold a secret: session:<sid>)', QUICK, async (t) => {
     const { pid } = await startCounter(t, { events: [] }, { label: 'comet_sup/connection_sup/c1' });
     t.equal(proc.pidToString(pid), 'comet_sup/connection_sup/c1');
-    const named = await startCounter(t, { events: [] }, { name: 'n', label: 'sup/n' });
-    t.equal(proc.pidToString(named.pid), 'n', 'the registered name wins while registered');
+    const named = await startCounter(t, { events: [] }, { name: 'session:secret', label: 'session:tag' });
+    t.equal(proc.pidToString(named.pid), 'session:tag', 'the label wins over the registered name');
+    t.equal(proc.registeredName(named.pid), 'session:secret', 'which is still what whereis finds it by');
   });
 
   void t.test('crash logs and call errors name the process so', QUICK, async (t) => {

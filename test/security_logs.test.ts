@@ -101,3 +101,19 @@ void t.test('throttleLogger: a burst of lines, then one line per interval with t
   t.equal(clock.pendingCount, 0, 'and stops its timers');
   t.end();
 });
+
+void t.test('a session FSM that crashes: its crash report names it by its tag, never by its sid', async (t) => {
+  // The FSM is registered as `session:<sid>` (the post's name) and a pid prints as its name
+  // unless it has a label: the connection's label keeps the sid out of the OTP layer's reports.
+  const { logger, lines } = recordingLogger();
+  const { createCometServer } = await import('../lib/index.js');
+  const comet = await createCometServer({ logger, fault: (_sid, event) => event === 'packet' });
+  const { port } = await comet.listen(0, '127.0.0.1');
+  t.teardown(() => comet.close());
+  const sid = await setup(`http://127.0.0.1:${port}/comet`);
+  await comet.handlePacket(sid, 'crash').catch(() => undefined);
+  await comet.close();
+  const crash = lines.filter((l) => l.includes(`session:${sidTag(sid)}`));
+  t.ok(crash.length >= 1, `the crash is reported under session:<tag> (${crash.length} lines)`);
+  t.same(lines.filter((l) => l.includes(sid)), [], 'no line carries the sid');
+});

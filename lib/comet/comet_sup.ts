@@ -18,7 +18,7 @@ import type { Logger } from '../otp/logger.js';
 import type { ParentRef } from '../otp/nact.js';
 import type { Pid, StartResult } from '../otp/proc_lib.js';
 import { whereis } from '../otp/registry.js';
-import { connection, connectionName, type ConnectionConfig } from './connection.js';
+import { connection, connectionLabel, connectionName, type ConnectionConfig } from './connection.js';
 import { asSid, type Sid } from './ids.js';
 import * as sessionIds from './session_ids.js';
 import type { SessionTable } from './sessions.js';
@@ -58,7 +58,8 @@ export function startCometSup(system: ParentRef, opts: CometSupOptions): Promise
   const connectionSpec: supervisor.ChildSpec<[Sid]> = {
     id: 'connection',
     start: (link, sid) => genFsm.startLink(link, connection, { sid, config }, {
-      name: connectionName(sid), logger: opts.logger, ...(opts.clock ? { clock: opts.clock } : {}),
+      // Registered under its sid, as in the post; printed (logs, reports, errors) by its tag only.
+      name: connectionName(sid), label: connectionLabel(sid), logger: opts.logger, ...(opts.clock ? { clock: opts.clock } : {}),
     }),
     restart: 'temporary',
     shutdown: 5000,

@@ -202,6 +202,12 @@ export function connectionName(sid: Sid): string {
   return `session:${sid}`;
 }
 
+/** What a session's FSM prints as in logs, reports and errors: its tag, never the sid it is
+ *  registered under (the sid is the session's only credential). */
+export function connectionLabel(sid: Sid): string {
+  return `session:${sidTag(sid)}`;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The behaviour
 // ---------------------------------------------------------------------------------------------

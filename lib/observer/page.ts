@@ -84,7 +84,7 @@ ol.history li[data-kind="action"] { color: #44359a; }
 <section><h2>Supervision tree</h2><ul id="tree" class="tree" data-testid="tree"></ul></section>
 <section><h2>Connection FSMs</h2><div id="counts" class="counts" data-testid="counts"></div></section>
 <section><h2>Sessions</h2>
-<p><input id="query" data-testid="query" placeholder="sid tag (first characters)" maxlength="8" autocomplete="off">
+<p><input id="query" data-testid="query" placeholder="sid tag (first characters)" maxlength="10" autocomplete="off">
 <button id="prev" data-testid="prev">&larr;</button> <span id="pageinfo" class="muted" data-testid="pageinfo"></span> <button id="next" data-testid="next">&rarr;</button></p>
 <table><thead><tr><th>process</th><th>sid tag</th><th>state</th><th>queued</th><th>bytes</th><th>held poll</th><th>in</th><th>out</th><th></th></tr></thead>
 <tbody id="sessions" data-testid="sessions"></tbody></table></section>

@@ -9,6 +9,7 @@ import type { ParentRef } from '../otp/nact.js';
 import type { Pid } from '../otp/proc_lib.js';
 import { connectionName, type ConnectionData } from '../comet/connection.js';
 import type { Sid } from '../comet/ids.js';
+import { SID_TAG_LENGTH, sidTag } from '../comet/sid_tag.js';
 import { connectionState, queuedBytes } from '../comet/session_info.js';
 import type { SessionTable } from '../comet/sessions.js';
 import type { ConnectionStats } from '../comet/stats.js';
@@ -17,13 +18,9 @@ import type { Counts, SessionRow } from './page/protocol.js';
 
 /** Sessions on one page. */
 export const OBSERVER_PAGE_SIZE = 20;
-/** Characters of a sid the observer shows (and searches by): never the whole credential. */
-export const SID_TAG_LENGTH = 8;
-
-/** The part of a sid that names it on screen and in logs. */
-export function sidTag(sid: string): string {
-  return sid.slice(0, SID_TAG_LENGTH);
-}
+// A session is shown and searched by its log tag (sidTag: a one-way hash of the sid), never by
+// characters of the sid itself: a prefix search on sids would be an oracle for guessing them.
+export { sidTag };
 
 export interface SessionSources {
   readonly system: ParentRef;
@@ -62,7 +59,7 @@ export interface SessionPage {
 }
 
 export function sessionPage(src: SessionSources, page: number, query: string, bytesCache: WeakMap<ConnectionData, [number, number, number]>): SessionPage {
-  const q = query.trim().toLowerCase().slice(0, SID_TAG_LENGTH);
+  const q = query.trim().slice(0, SID_TAG_LENGTH);
   const from = page * OBSERVER_PAGE_SIZE;
   const rows: SessionRow[] = [];
   const sids = new Map<string, Sid>();
@@ -70,7 +67,7 @@ export function sessionPage(src: SessionSources, page: number, query: string, by
   const now = src.clock.now();
   for (const [sid, d] of src.sessions.rows()) {
     if (d === undefined) continue;
-    if (q !== '' && !sid.startsWith(q)) continue;
+    if (q !== '' && !d.tag.startsWith(q)) continue;
     total++;
     if (total <= from || rows.length >= OBSERVER_PAGE_SIZE) continue;
     const pid = whereis(src.system, connectionName(sid)) as Pid<never> | undefined;
@@ -78,7 +75,7 @@ export function sessionPage(src: SessionSources, page: number, query: string, by
     const key = shortPid(pid);
     sids.set(key, sid);
     rows.push({
-      key, tag: sidTag(sid), state: connectionState(d),
+      key, tag: d.tag, state: connectionState(d),
       queued: d.outbox.size, queuedBytes: cachedBytes(d, bytesCache),
       heldSeconds: d.held ? Math.floor((now - d.held.since) / 1000) : null,
       messagesIn: d.messagesIn, packetsOut: d.outbox.lastSeq,

@@ -228,7 +228,7 @@ export function lookup(pid: Ref<unknown>): Process<unknown, unknown> | undefined
 }
 
 /**
- * What a pid prints as: its registered name while it runs under one, else its label, else
+ * What a pid prints as: its label when it has one, else its registered name while it runs under one, else
  * `<0.N.0>` with N its incarnation (stable, and never reused). A ref that is no process's pid
  * (the system, a child container) prints as its actor path.
  */
@@ -456,10 +456,13 @@ export class Process<S, M> {
     return this.#ctx.logger;
   }
 
-  /** Its registered name while it runs under one, else its label, else `<0.N.0>`. */
+  /** Its label when it was given one, else its registered name while it runs under one, else
+   *  `<0.N.0>`. A label wins because a registered name may hold a secret (a session's
+   *  `session:<sid>`): such a process gives a label that does not, and prints as that. */
   get displayName(): string {
+    if (this.#opts.label !== undefined) return this.#opts.label;
     if (this.#opts.name !== undefined && this.status !== 'exited') return this.#opts.name;
-    return this.#opts.label ?? `<0.${this.#n}.0>`;
+    return `<0.${this.#n}.0>`;
   }
 
   container(): ParentRef {

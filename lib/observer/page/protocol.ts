@@ -61,7 +61,7 @@ export interface Counts {
   readonly packetsOut: number;
 }
 
-/** One session on screen. Never its sid: `tag` is its first 8 characters, `key` its process. */
+/** One session on screen. Never its sid: `tag` is its log tag (`sidTag`, a one-way hash), `key` its process. */
 export interface SessionRow {
   /** The FSM's process (`gen_fsm.1234`): what an action names. */
   readonly key: string;
