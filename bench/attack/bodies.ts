@@ -30,7 +30,7 @@ export const bigStringBody = (sid: string, rid: number, ack: number, limit = BOD
 };
 
 /** The chat line the flood repeats: the shortest the demo relays. */
-export const CHAT_LINE = '{"nick":"a","text":"b"}';
+export const CHAT_LINE = '{"type":"say","nick":"a","text":"b"}';
 
 /** One request of as many chat lines as fit. */
 export const chatFloodBody = (sid: string, limit = BODY_LIMIT): { body: string; lines: number } => {

@@ -48,7 +48,7 @@ const client = async (i: number, init: Extract<ToVictim, { type: 'init' }>): Pro
   let conn = new RawConn('127.0.0.1', init.port, init.localAddress);
   let s: Session | null = null;
   let n = 0;
-  const message = (tag: string): unknown => (init.kind === 'chat' ? { nick: 'victim', text: tag } : tag);
+  const message = (tag: string): unknown => (init.kind === 'chat' ? { type: 'say', nick: 'victim', text: tag } : tag);
   const isEcho = (data: unknown, tag: string): boolean =>
     init.kind === 'chat' ? typeof data === 'object' && data !== null && (data as { text?: unknown }).text === tag : data === tag;
 
