@@ -3,6 +3,7 @@
  * (`comet_cluster_*`): the same numbers, one source.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { counterFromStat } from '../comet/metrics.js';
 
 /** Why a forwarded call failed without an answer from its owner. */
 export type ForwardFailure = 'redis_down' | 'not_listening' | 'no_answer' | 'node_down' | 'bus_lost';
@@ -36,17 +37,7 @@ export interface ClusterGauges {
 /** Register the cluster's metrics in `registry`, read from `stats` and `g` at scrape time. */
 export function registerClusterMetrics(registry: Registry, stats: ClusterStats, g: ClusterGauges): void {
   const registers = [registry];
-  const counter = (name: string, help: string, read: () => number): void => {
-    let seen = 0;
-    new Counter({
-      name, help, registers,
-      collect() {
-        const now = read();
-        if (now > seen) this.inc(now - seen);
-        seen = now;
-      },
-    });
-  };
+  const counter = (name: string, help: string, read: () => number): void => counterFromStat(registers, name, help, read);
   counter('comet_cluster_forwarded_total', 'Calls forwarded to the node owning the session', () => stats.forwarded);
   counter('comet_cluster_served_total', 'Calls from other nodes served for this node\'s sessions', () => stats.served);
   counter('comet_cluster_dead_owner_total', 'Requests for sids of a dead or unknown node (404 at once)', () => stats.deadOwner);

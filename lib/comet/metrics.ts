@@ -32,9 +32,9 @@ export function createMetrics(src: MetricsSources, registry: Registry = new Regi
   new Gauge({ name: 'comet_sessions', help: 'Live comet sessions', registers, collect() { this.set(src.sessions()); } });
   new Gauge({ name: 'comet_polls_held', help: 'Requests held by the server right now', registers, collect() { this.set(src.held()); } });
   new Gauge({ name: 'comet_packets_queued', help: 'Packets queued and not yet acknowledged, all sessions', registers, collect() { this.set(src.stats.queued); } });
-  fromStat('comet_messages_in_total', 'Client messages delivered to the application', () => src.stats.messagesIn);
-  fromStat('comet_packets_out_total', 'Packets accepted into session queues', () => src.stats.packetsOut);
-  fromStat('comet_packets_refused_total', 'Packets refused: session queue full', () => src.stats.packetsRefused);
+  counterFromStat(registers, 'comet_messages_in_total', 'Client messages delivered to the application', () => src.stats.messagesIn);
+  counterFromStat(registers, 'comet_packets_out_total', 'Packets accepted into session queues', () => src.stats.packetsOut);
+  counterFromStat(registers, 'comet_packets_refused_total', 'Packets refused: session queue full', () => src.stats.packetsRefused);
   // Counted in a plain map per status and handed to prom-client at scrape time: its label lookup
   // (a key built from the labels object) would otherwise run on every response.
   const responses = new Map<number, { count: number; seen: number }>();
@@ -49,17 +49,6 @@ export function createMetrics(src: MetricsSources, registry: Registry = new Regi
   });
   const restarts = new Counter({ name: 'comet_supervisor_restarts_total', help: 'Children restarted by a supervisor, by child id', labelNames: ['supervisor', 'child'], registers });
 
-  function fromStat(name: string, help: string, read: () => number): void {
-    let seen = 0;
-    new Counter({
-      name, help, registers,
-      collect() {
-        const now = read();
-        if (now > seen) this.inc(now - seen);
-        seen = now;
-      },
-    });
-  }
 
   return {
     registry,
@@ -84,4 +73,20 @@ export function createMetrics(src: MetricsSources, registry: Registry = new Regi
       };
     },
   };
+}
+
+/**
+ * A Prometheus counter that follows a plain counter of ours (`read`, never decreasing), handed
+ * over at scrape time: the hot path only does `n++`, and prom-client is touched once per scrape.
+ */
+export function counterFromStat(registers: Registry[], name: string, help: string, read: () => number): void {
+  let seen = 0;
+  new Counter({
+    name, help, registers,
+    collect() {
+      const now = read();
+      if (now > seen) this.inc(now - seen);
+      seen = now;
+    },
+  });
 }
