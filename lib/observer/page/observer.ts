@@ -10,7 +10,7 @@
  */
 import { CometClient } from '../../client/index.js';
 import {
-  CRASH_REASONS, FSM_STATES, SESSION_CRASH_REASONS, type Counts, type FeedPacket, type FeedRequest, type HistoryEntry, type NodeView, type SessionRow,
+  CRASH_REASONS, FSM_STATES, type Counts, type FeedPacket, type FeedRequest, type HistoryEntry, type NodeView, type SessionRow,
 } from './protocol.js';
 
 const base = document.querySelector<HTMLMetaElement>('meta[name="observer-base"]')?.content ?? '/observer';
@@ -169,7 +169,7 @@ function fillRow(tr: HTMLTableRowElement, r: SessionRow): void {
   const tds = cells.map((text, i) => el('td', text, i === 1 ? 'tag' : i === 2 ? 'st' : undefined));
   const last = el('td');
   if (actions) {
-    const reason = reasonPicker(SESSION_CRASH_REASONS);
+    const reason = reasonPicker(CRASH_REASONS);
     const crash = el('button', 'crash');
     crash.dataset.action = 'crash-session';
     crash.addEventListener('click', () => void post('crash-session', { key: r.key, reason: reason.value }));

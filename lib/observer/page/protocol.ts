@@ -123,9 +123,6 @@ export interface TreeSnapshot {
 /** The reasons a crash can carry. */
 export type CrashReason = 'kill' | 'error' | 'shutdown';
 export const CRASH_REASONS: readonly CrashReason[] = ['kill', 'error', 'shutdown'];
-/** A session's FSM is not killed: without its terminate it would stay in the session table (its
- *  `onEnded` runs there), counted and broadcast to, with its sid never released. */
-export const SESSION_CRASH_REASONS: readonly CrashReason[] = ['error', 'shutdown'];
 
 /** Observer error codes (HTTP status and body `{"error", "message"}`); docs/errors.md lists them. */
 export type ObserverErrorCode =
