@@ -118,3 +118,16 @@ void t.test('shutdown_connection: terminate runs, and the exit that follows give
   t.equal(a.status, 200);
   t.equal((await api.handleSetup(PEER)).status, 429, 'the client\'s count went down once only: its one slot is taken again');
 });
+
+void t.test('kill_connection_held_poll: the poll a killed session held is answered 404 at once', async (t) => {
+  const { system, api, sessions } = await tree(t);
+  const { sid } = await setup(api);
+  const held = api.handleJson({ sid, rid: 1 }, SOCKET);
+  await settled(() => (sessions.dataOf(sid)?.held ?? undefined) !== undefined);
+  t.ok(sessions.dataOf(sid)?.held, 'the poll is held');
+  kill(whereis(system, connectionName(sid)) as Pid<never>);
+  const r = await held;
+  t.equal(r.status, 404);
+  t.match('body' in r ? r.body : r, { error: 'unknown_session' });
+  t.notOk(sessions.has(sid));
+});
