@@ -3,6 +3,8 @@
 // A's feed and A's /api/tree alive; cut off from Redis, its lease lapses in A's view; back, it
 // fences itself and its own observer shows its old life fenced; stopped, it lapses at once.
 import t from 'tap';
+import { PassThrough } from 'node:stream';
+import { main } from '../bin/comet-fsm.js';
 import { CometClient } from '../lib/client/index.js';
 import type { ClusterBus } from '../lib/cluster/bus.js';
 import { createRedisBus } from '../lib/cluster/redis_bus.js';
@@ -83,6 +85,10 @@ void t.test('cluster_nodes: node B in A\'s observer, alive; its lease lapses whe
   t.match(text, /^cluster: 2 nodes alive, lease 1\.0 s, Redis up$/m, 'comet-fsm tree prints the cluster section');
   t.match(text, new RegExp(`^  ${aId}  this node  alive  renewed [0-9.]+ s ago, expires in [0-9.]+ s  sessions 1  forwarded 0  served 0$`, 'm'));
   t.match(text, new RegExp(`^  ${bFirst}  alive  seen [0-9.]+ s ago$`, 'm'));
+  let printed = '';
+  const stdout = new PassThrough().on('data', (c: Buffer) => (printed += c.toString()));
+  t.equal(await main(['tree', `${a.base}/`], { stdin: new PassThrough(), stdout, stderr: new PassThrough() }), 0);
+  t.match(printed, new RegExp(`^cluster: 2 nodes alive[^\n]*\n  ${aId}  this node  alive[^\n]*\n  ${bFirst}  alive`, 'm'), '`comet-fsm tree URL` prints the nodes after the tree');
 
   // B cut off from Redis: it renews no more, and A finds its lease gone.
   cut.frozen.on = true;
