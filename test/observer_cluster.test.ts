@@ -36,6 +36,7 @@ function clusterOf(packets: readonly FeedPacket[]): Map<string, ClusterNodeRow> 
   const rows = new Map<string, ClusterNodeRow>();
   for (const p of packets) {
     if (p.type !== 'cluster') continue;
+    if (p.full) rows.clear();
     for (const n of p.remove) rows.delete(n);
     for (const r of p.upsert) rows.set(r.node, r);
   }
@@ -66,6 +67,7 @@ void t.test('cluster_nodes: node B in A\'s observer, alive; its lease lapses whe
   await until(() => clusterOf(packets).get(bFirst)?.lease === 'alive', 5000, 'B alive in A\'s feed');
   await until(() => clusterOf(packets).get(aId)?.sessions === 1, 5000, 'A\'s own session counted on its row');
   const rows = clusterOf(packets);
+  t.equal(packets.filter((p) => p.type === 'cluster' && p.full === true).length, 1, 'the first cluster packet has every row, the others only what changed');
   t.match(rows.get(aId), { self: true, lease: 'alive', redis: 'up', sessions: 1, forwarded: 0, served: 0 }, 'A\'s own row: what A knows of itself');
   const self = rows.get(aId);
   t.ok(self?.seenAt !== null && self?.expiresAt !== null && (self?.expiresAt ?? 0) - (self?.seenAt ?? 0) === TEST_LEASE_MS, 'A\'s lease: its last renewal, and a lease later it expires');

@@ -183,8 +183,10 @@ export class Feed {
     const remove = [...v.clusterRows.keys()].filter((k) => !seen.has(k));
     for (const k of remove) v.clusterRows.delete(k);
     if (head === v.clusterHead && upsert.length === 0 && remove.length === 0) return;
+    // A page started over (its packets were refused) may hold rows this one does not list.
+    const full = v.clusterHead === undefined;
     v.clusterHead = head;
-    this.#push(sid, { type: 'cluster', node: c.node, leaseMs: c.leaseMs, redis: c.redis, upsert, remove });
+    this.#push(sid, { type: 'cluster', node: c.node, leaseMs: c.leaseMs, redis: c.redis, upsert, remove, ...(full ? { full: true } : {}) });
   }
 
   #push(sid: string, packet: FeedPacket): void {

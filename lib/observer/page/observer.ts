@@ -205,7 +205,7 @@ function showSessions(p: Extract<FeedPacket, { type: 'sessions' }>): void {
 // --- the cluster ----------------------------------------------------------------------------
 
 const clusterRows = new Map<string, ClusterNodeRow>();
-let clusterHead: Omit<Extract<FeedPacket, { type: 'cluster' }>, 'upsert' | 'remove'> | undefined;
+let clusterHead: Pick<Extract<FeedPacket, { type: 'cluster' }>, 'node' | 'leaseMs' | 'redis'> | undefined;
 let clusterTimer: ReturnType<typeof setInterval> | undefined;
 
 /** Whole seconds (tenths below 10 s) between `at` and now; what only the node itself knows shows '–'. */
@@ -251,7 +251,8 @@ function drawCluster(): void {
 const LEASE_ORDER: Readonly<Record<ClusterNodeRow['lease'], number>> = { alive: 0, lapsed: 1, fenced: 2 };
 
 function showCluster(p: Extract<FeedPacket, { type: 'cluster' }>): void {
-  clusterHead = { type: 'cluster', node: p.node, leaseMs: p.leaseMs, redis: p.redis };
+  clusterHead = { node: p.node, leaseMs: p.leaseMs, redis: p.redis };
+  if (p.full) clusterRows.clear();
   for (const node of p.remove) clusterRows.delete(node);
   for (const n of p.upsert) clusterRows.set(n.node, n);
   clusterSection.hidden = false;

@@ -161,6 +161,8 @@ export type FeedPacket =
     readonly redis: 'up' | 'down';
     readonly upsert: readonly ClusterNodeRow[];
     readonly remove: readonly string[];
+    /** The first cluster packet of a feed (or of one started over): `upsert` is every row. */
+    readonly full?: true;
   };
 
 /** What the page sends: which sessions to show. */
