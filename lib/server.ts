@@ -300,6 +300,7 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
     feedClose = () => feed.close();
     observer.attach({
       system, top: top as supervisor.SupRef, rootId: COMET_SUP_NAME, sessions, held: () => held.size, stats,
+      ...(cluster ? { cluster } : {}),
     }, { handler: feed.handler, handlePacket: (sid, data) => feed.handlePacket(sid, data) });
   }
   const handler: CometHandler = (req, res, next) => {

@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { chromium, type Page } from 'playwright-core';
 import { projectRoot, startChatServer } from '../examples/chat/server.js';
+import { startNode } from './fixtures/cluster.js';
+import { RedisServer, requireRedis } from './fixtures/redis.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -82,6 +84,35 @@ if (!existsSync(CHROMIUM)) {
     await obs.click(`${ids} > .row [data-action="resume"]`);
     await obs.waitForSelector(`${ids}[data-status="running"][data-restarts="1"]`, { timeout: 5000 });
     t.pass('resumed, it runs again, not restarted');
+    t.same(pageErrors, [], 'no uncaught errors');
+  });
+
+  void t.test('on a cluster node: each node a row with its lease; another node stopped shows lapsed', async (t) => {
+    if (!requireRedis(t, 'the observer of a cluster in a browser')) return;
+    const bundleDir = t.testdir();
+    await promisify(execFile)(process.execPath, [join(root, 'scripts', 'build-client.mjs'), bundleDir], { cwd: root });
+    const redis = await RedisServer.start(t);
+    const a = await startNode(t, redis.url, 'a', { observer: { bundleDir, tickMs: 250 } });
+    const b = await startNode(t, redis.url, 'b');
+    const aId = a.comet.cluster?.node ?? '';
+    const bId = b.comet.cluster?.node ?? '';
+    const userDataDir = mkdtempSync(join(tmpdir(), 'comet-observer-'));
+    t.teardown(() => rmSync(userDataDir, { recursive: true, force: true }));
+    const context = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: ARGS });
+    t.teardown(() => context.close());
+    const page = await context.newPage();
+    const pageErrors: string[] = [];
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    await page.setViewportSize({ width: 1100, height: 900 });
+    await page.goto(`${a.base}/observer`);
+    await page.waitForSelector(`[data-testid=cluster] tr[data-cluster-node="${aId}"][data-lease="alive"][data-self="true"]`, { timeout: 10_000 });
+    await page.waitForSelector(`[data-testid=cluster] tr[data-cluster-node="${bId}"][data-lease="alive"][data-self="false"]`, { timeout: 10_000 });
+    t.pass('both nodes alive, A marked as this node');
+    mkdirSync(outputDir, { recursive: true });
+    await page.locator('[data-testid=cluster]').screenshot({ path: join(outputDir, 'observer-cluster.png') });
+    await b.comet.close();
+    await page.waitForSelector(`[data-testid=cluster] tr[data-cluster-node="${bId}"][data-lease="lapsed"]`, { timeout: 10_000 });
+    t.pass('B stopped: lapsed');
     t.same(pageErrors, [], 'no uncaught errors');
   });
 }

@@ -2,7 +2,7 @@
 // feed, a comet session of its own, pushes after a crash.
 import t from 'tap';
 import { sidTag } from '../lib/comet/sid_tag.js';
-import { createCometServer, type CometServer, type CometServerOptions } from '../lib/index.js';
+import { createCometServer, type CometServer, type CometServerOptions, type Sid } from '../lib/index.js';
 import { CometClient } from '../lib/client/index.js';
 import type { FeedPacket, HistoryEntry, NodeView, TreeSnapshot } from '../lib/observer/page/protocol.js';
 
@@ -163,13 +163,31 @@ void t.test('a session shows in its state; crashing it from its row ends it; a w
   const key = rows().find((r) => r.tag === sidTag(sid))?.key ?? '';
   t.notOk(rows().some((r) => sid.startsWith(r.tag)), 'a row shows no part of a sid, only its one-way tag');
   t.equal((await fetch(`${base}/observer/api/crash-session`, json({ key: 'gen_fsm.0', reason: 'error' }))).status, 404);
-  const killed = await fetch(`${base}/observer/api/crash-session`, json({ key, reason: 'kill' }));
-  t.equal(killed.status, 400, 'a session is not killed: without terminate it would stay in the table');
-  t.ok(comet.sessions().includes(sid), 'and it was not');
   const res = await fetch(`${base}/observer/api/crash-session`, json({ key, reason: 'error' }));
   t.equal(res.status, 200);
   await until('the session gone', () => !comet.sessions().includes(sid));
   t.pass('the session ended');
+});
+
+void t.test('a session killed from its row (no terminate) leaves the table: the counts drop, its row goes', async (t) => {
+  const { base, comet } = await server(t, { observer: { tickMs: 50 } });
+  const sid = (await (await fetch(`${base}/comet`, json({ type: 'setup' }))).json() as { sid: Sid }).sid;
+  const feed = new CometClient(`${base}/observer/comet`, { retryBaseMs: 10 });
+  t.teardown(() => feed.close());
+  const packets: FeedPacket[] = [];
+  feed.on('message', ({ data }) => packets.push(data as FeedPacket));
+  await feed.connect();
+  const rows = () => packets.flatMap((p) => (p.type === 'sessions' ? p.upsert : []));
+  await until('the session on the page', () => rows().some((r) => r.tag === sidTag(sid)));
+  const key = rows().find((r) => r.tag === sidTag(sid))?.key ?? '';
+  const killed = await fetch(`${base}/observer/api/crash-session`, json({ key, reason: 'kill' }));
+  t.equal(killed.status, 200, 'kill is allowed on a session');
+  await until('the session gone', () => !comet.sessions().includes(sid));
+  await until('counted out on the feed', () => packets.filter((p) => p.type === 'counts').at(-1)?.counts.sessions === 0);
+  t.ok(packets.some((p) => p.type === 'sessions' && p.remove.includes(key)), 'its row is removed from the page');
+  const req = await fetch(`${base}/comet`, json({ sid, rid: 1 }));
+  t.equal(req.status, 404, 'its sid answers 404');
+  t.match(await req.json(), { error: 'unknown_session' });
 });
 
 void t.test('suspend session_ids (sys:suspend): the tree shows it suspended, a setup waits; resume: the setup is answered', async (t) => {

@@ -48,6 +48,29 @@ export interface ClusterNodeStats {
   readonly fenced: number;
 }
 
+/** How many previous lives of this node (fenced) {@link Cluster.members} remembers. */
+export const FENCED_LIVES_KEPT = 8;
+
+/**
+ * What one node knows of the cluster's members, all from its own lease renewals: nothing is asked
+ * of another node. The observer shows it (docs/observer.md).
+ */
+export interface ClusterMembers {
+  /** This node's id in its current life. */
+  readonly node: NodeId;
+  readonly leaseMs: number;
+  /** The clock's now (ms) when read, and when this node's last renewal succeeded (-Infinity: none yet). */
+  readonly now: number;
+  readonly renewedAt: number;
+  readonly redis: 'up' | 'down';
+  /** The other nodes believed alive: their lease was there at this node's last renewal. */
+  readonly peers: readonly NodeId[];
+  /** This node's previous lives, oldest first: each was declared dead while it ran, and fenced. */
+  readonly fencedLives: readonly NodeId[];
+  readonly forwarded: number;
+  readonly served: number;
+}
+
 export interface ClusterStartDeps {
   /** The router of this node's own sessions. */
   readonly local: SessionRouter;
@@ -68,6 +91,8 @@ export class Cluster {
   #closed = false;
   readonly #lease: number;
   readonly #upWaiters: (() => void)[] = [];
+  readonly #clock: Clock;
+  readonly #fencedLives: NodeId[] = [];
 
   constructor(options: ClusterOptions, env: { readonly logger: Logger; readonly clock?: Clock; readonly registry?: Registry | undefined }) {
     const lease = options.lease ?? DEFAULT_LEASE_MS;
@@ -77,12 +102,13 @@ export class Cluster {
     this.#lease = lease;
     this.#prefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
     this.#logger = env.logger;
+    this.#clock = env.clock ?? systemClock;
     this.#bus = options.bus ?? createRedisBus({ url: options.redis, commandTimeoutMs: Math.floor(lease / RENEWALS_PER_LEASE) });
     this.#liveness = new Liveness({
       bus: this.#bus, prefix: this.#prefix, name: options.nodeId ?? defaultNodeName(), lease,
       // The others reconnect up to RECONNECT_CAP_MS after this node does.
       grace: lease + RECONNECT_CAP_MS,
-      clock: env.clock ?? systemClock, logger: env.logger,
+      clock: this.#clock, logger: env.logger,
       onNodeDown: (node) => {
         this.#logger.warn({ node }, 'cluster: node down, its sessions are unknown from now');
         this.#router?.nodeDown(node);
@@ -157,6 +183,15 @@ export class Cluster {
     return {
       node: this.node, forwarded: this.#stats.forwarded, served: this.#stats.served,
       redis: this.#bus.up ? 'up' : 'down', nodes: this.#liveness.view.length + 1, fenced: this.#liveness.fenced,
+    };
+  }
+
+  /** What this node knows of the cluster's members (see {@link ClusterMembers}). */
+  members(): ClusterMembers {
+    return {
+      node: this.node, leaseMs: this.#lease, now: this.#clock.now(), renewedAt: this.#liveness.lastRenewed,
+      redis: this.#bus.up ? 'up' : 'down', peers: this.#liveness.view, fencedLives: [...this.#fencedLives],
+      forwarded: this.#stats.forwarded, served: this.#stats.served,
     };
   }
 
@@ -239,6 +274,8 @@ export class Cluster {
   }
 
   async #fenced(old: NodeId, next: NodeId): Promise<void> {
+    this.#fencedLives.push(old);
+    if (this.#fencedLives.length > FENCED_LIVES_KEPT) this.#fencedLives.shift();
     // Replies to calls in flight would come to the old channel: they cannot arrive now.
     this.#router?.failAll('bus_lost', 'this node restarted its cluster membership, retry');
     await Promise.allSettled([this.#bus.unsubscribe(this.#channel(old)), this.#bus.subscribe(this.#channel(next))]);

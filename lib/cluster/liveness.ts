@@ -112,6 +112,12 @@ export class Liveness {
     return [...this.#view];
   }
 
+  /** When this node's last successful renewal was sent (clock ms; -Infinity before the first):
+   *  its lease runs at least a lease from then. Read by the observer. */
+  get lastRenewed(): number {
+    return this.#lastRenewOk;
+  }
+
   get inGrace(): boolean {
     return this.#o.clock.now() < this.#graceUntil;
   }

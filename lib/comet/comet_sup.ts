@@ -16,9 +16,9 @@ import type { Clock } from '../otp/clock.js';
 import type { ExitReason } from '../otp/errors.js';
 import type { Logger } from '../otp/logger.js';
 import type { ParentRef } from '../otp/nact.js';
-import type { Pid, StartResult } from '../otp/proc_lib.js';
+import { monitor, type Pid, type StartResult } from '../otp/proc_lib.js';
 import { whereis } from '../otp/registry.js';
-import { connection, connectionLabel, connectionName, type ConnectionConfig } from './connection.js';
+import { connection, connectionLabel, connectionName, sessionEnded, type ConnectionConfig } from './connection.js';
 import { asSid, type Sid } from './ids.js';
 import * as sessionIds from './session_ids.js';
 import type { SessionTable } from './sessions.js';
@@ -30,7 +30,8 @@ export const CONNECTION_SUP_NAME = 'comet_connection_sup';
 export interface CometSupOptions {
   /** What every connection FSM is started with; its start and end callbacks are this tree's. */
   readonly connection: Omit<ConnectionConfig, 'onStarted' | 'onEnded'>;
-  /** The live-session table the connections enter in `init` and leave in `terminate`. */
+  /** The live-session table the connections enter in `init` and leave in `terminate` (or, killed,
+   *  when this tree sees them exit). */
   readonly sessions: SessionTable;
   /** Restart intensity of comet_sup (OTP's default: 1 restart in 5 s). */
   readonly intensity?: number;
@@ -47,7 +48,13 @@ export interface CometSupOptions {
 export function startCometSup(system: ParentRef, opts: CometSupOptions): Promise<StartResult<supervisor.SupRef>> {
   const config: ConnectionConfig = {
     ...opts.connection,
-    onStarted: (sid, _fsm, data) => opts.sessions.started(sid, data),
+    onStarted: (sid, fsm, data) => {
+      opts.sessions.started(sid, data);
+      // A connection's terminate gives back what its session holds; one killed (`exit(Pid, kill)`,
+      // or stopped past its shutdown time) runs none, so the tree watches each one and gives it
+      // back on its exit (a DOWN after terminate finds it given back already, and does nothing).
+      monitor(fsm, (reason) => sessionEnded(data, reason));
+    },
     // A session that ended frees its id (in practice none is ever handed out again).
     onEnded: (sid) => {
       opts.sessions.ended(sid);

@@ -184,6 +184,8 @@ export interface ConnectionData {
   idleSince: number;
   /** Client messages delivered to the application by this session (the observer shows it). */
   messagesIn: number;
+  /** Set once what the session holds outside its process went back ({@link sessionEnded}). */
+  ended: boolean;
 }
 
 type Ctx = FsmContext<ConnectionEvent>;
@@ -221,7 +223,7 @@ export const connection: GenFsm<{ sid: Sid; config: ConnectionConfig }, Connecti
       budget: new SessionBudget(config.serverBudget ?? new ServerBudget(Infinity), config.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES),
       counted: 0,
       maxResponseBytes: config.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
-      held: undefined, waitTimer: undefined, dietimer: undefined, idleSince: 0, messagesIn: 0,
+      held: undefined, waitTimer: undefined, dietimer: undefined, idleSince: 0, messagesIn: 0, ended: false,
     };
     startDietimer(data, ctx);
     config.onStarted?.(sid, ctx.self, data);
@@ -288,17 +290,29 @@ export const connection: GenFsm<{ sid: Sid; config: ConnectionConfig }, Connecti
     // Whatever ends the session (terminate, inactivity, shutdown, crash), a held request is
     // answered with what there is, so a held poll never blocks a server's close.
     if (d.held) answerHeld(d, ctx);
-    if (d.config.stats) d.config.stats.queued -= d.outbox.size;
     deliverBuffered(d, ctx);
-    // What the session held goes back to the server's budget; replies still in a socket's buffer
-    // give theirs back when it flushes or closes.
-    d.budget.charge(-d.counted);
-    d.counted = 0;
-    const why = endReason(reason);
-    d.config.onEnded?.(d.sid, why);
-    callHook(d, 'onSessionEnd', d.config.hooks.onSessionEnd, d.sid, why);
+    sessionEnded(d, reason);
   },
 };
+
+/**
+ * Give back what a session holds outside its process: its packets in the queued count, its bytes
+ * in the server's budget (replies still in a socket's buffer give theirs back when it flushes or
+ * closes), its place in the session table and its sid (`onEnded`); then the application hears
+ * `onSessionEnd`. Once per session: `terminate` calls it, and so does the tree when the process
+ * exited without running `terminate` (killed, or stopped past its shutdown time; comet_sup.ts
+ * watches every connection for that), so a killed session leaks nothing.
+ */
+export function sessionEnded(d: ConnectionData, reason: ExitReason): void {
+  if (d.ended) return;
+  d.ended = true;
+  if (d.config.stats) d.config.stats.queued -= d.outbox.size;
+  d.budget.charge(-d.counted);
+  d.counted = 0;
+  const why = endReason(reason);
+  d.config.onEnded?.(d.sid, why);
+  callHook(d, 'onSessionEnd', d.config.hooks.onSessionEnd, d.sid, why);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Event handlers shared by the states

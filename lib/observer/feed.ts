@@ -2,13 +2,13 @@
  * The live feed: every open observer page is a comet session of the observer's own feed endpoint,
  * and once a tick each gets, as packets, only what changed since its last one: the tree when it
  * changed, the counts when they changed, the rows of its page that changed (and which left), the
- * history entries it has not seen. Nothing runs while no page is open.
+ * history entries it has not seen, and on a cluster node the nodes whose row changed (and which left). Nothing runs while no page is open.
  */
 import type { Sid } from '../comet/ids.js';
 import type { ConnectionData } from '../comet/connection.js';
 import type { Logger } from '../otp/logger.js';
 import type { History } from './history.js';
-import type { Counts, FeedPacket, FeedRequest, NodeView } from './page/protocol.js';
+import type { ClusterView, Counts, FeedPacket, FeedRequest, NodeView } from './page/protocol.js';
 import { countSessions, OBSERVER_PAGE_SIZE, sessionPage, type SessionSources } from './sessions_view.js';
 
 /** How often open pages are updated (ms). */
@@ -28,6 +28,9 @@ interface Viewer {
   rows: Map<string, string>;
   historyId: number;
   sids: Map<string, Sid>;
+  /** The cluster's header and rows as last sent (JSON), by node id. */
+  clusterHead: string | undefined;
+  clusterRows: Map<string, string>;
 }
 
 export interface FeedDeps {
@@ -37,6 +40,8 @@ export interface FeedDeps {
   readonly logger: Logger;
   readonly tickMs: number;
   readonly hello: () => Extract<FeedPacket, { type: 'hello' }>;
+  /** The cluster, on a cluster node (absent: no cluster packet is ever sent). */
+  readonly readCluster?: () => ClusterView | undefined;
 }
 
 export class Feed {
@@ -116,6 +121,7 @@ export class Feed {
     const tree = JSON.stringify(await this.#deps.readTree());
     const counts: Counts = countSessions(this.#deps.sources);
     const countsJson = JSON.stringify(counts);
+    const cluster = this.#deps.readCluster?.();
     for (const [sid, v] of this.#viewers) {
       if (v.tree !== tree) {
         v.tree = tree;
@@ -126,6 +132,7 @@ export class Feed {
         this.#push(sid, { type: 'counts', counts });
       }
       this.#sessions(sid, v);
+      if (cluster) this.#cluster(sid, v, cluster);
       const entries = this.#deps.history.since(v.historyId);
       if (entries.length > 0) {
         v.historyId = this.#deps.history.lastId;
@@ -160,6 +167,28 @@ export class Feed {
     });
   }
 
+  /** The cluster's rows that changed since this page's last packet, and the nodes that left the list. */
+  #cluster(sid: string, v: Viewer, c: ClusterView): void {
+    const head = JSON.stringify([c.node, c.leaseMs, c.redis]);
+    const upsert = [];
+    const seen = new Set<string>();
+    for (const row of c.nodes) {
+      seen.add(row.node);
+      const json = JSON.stringify(row);
+      if (v.clusterRows.get(row.node) !== json) {
+        v.clusterRows.set(row.node, json);
+        upsert.push(row);
+      }
+    }
+    const remove = [...v.clusterRows.keys()].filter((k) => !seen.has(k));
+    for (const k of remove) v.clusterRows.delete(k);
+    if (head === v.clusterHead && upsert.length === 0 && remove.length === 0) return;
+    // A page started over (its packets were refused) may hold rows this one does not list.
+    const full = v.clusterHead === undefined;
+    v.clusterHead = head;
+    this.#push(sid, { type: 'cluster', node: c.node, leaseMs: c.leaseMs, redis: c.redis, upsert, remove, ...(full ? { full: true } : {}) });
+  }
+
   #push(sid: string, packet: FeedPacket): void {
     const t = this.#transport;
     if (!t) return;
@@ -178,7 +207,10 @@ export class Feed {
 }
 
 function fresh(): Viewer {
-  return { page: 0, query: '', tree: undefined, counts: undefined, order: undefined, rows: new Map(), historyId: 0, sids: new Map() };
+  return {
+    page: 0, query: '', tree: undefined, counts: undefined, order: undefined, rows: new Map(), historyId: 0, sids: new Map(),
+    clusterHead: undefined, clusterRows: new Map(),
+  };
 }
 
 function isView(data: unknown): data is FeedRequest {

@@ -28,10 +28,11 @@ import type { SupRef } from '../../supervisors/supervisor.js';
 import { crash, planStorm, runStorm, suspendOrResume } from './actions.js';
 import { Feed, OBSERVER_TICK_MS, type FeedTransport } from './feed.js';
 import { History } from './history.js';
+import { ClusterNodes, type ClusterSource } from './cluster_view.js';
 import { findProcess, TreeReader } from './introspect.js';
 import { DEFAULT_OBSERVER_PATH, defaultBundleDir, sendPage, sendScript } from './page.js';
 import {
-  CRASH_REASONS, OBSERVER_HTTP_STATUS, SESSION_CRASH_REASONS, type CrashReason, type ObserverErrorCode, type TreeSnapshot,
+  CRASH_REASONS, OBSERVER_HTTP_STATUS, type CrashReason, type ObserverErrorCode, type TreeSnapshot,
 } from './page/protocol.js';
 import { accessOf, MIN_TOKEN_LENGTH, sameOrigin, TOKEN_COOKIE, tokenMatches, type Access } from './security.js';
 import { countSessions, OBSERVER_PAGE_SIZE, sidTag } from './sessions_view.js';
@@ -69,6 +70,8 @@ export interface ObserverSources {
   readonly sessions: SessionTable;
   readonly held: () => number;
   readonly stats: ConnectionStats;
+  /** This node of a cluster, when the server runs as one. */
+  readonly cluster?: ClusterSource;
 }
 
 export interface Observer {
@@ -100,6 +103,7 @@ export function createObserver(opts: ObserverOptions, clock: Clock, logger: Logg
   let src: ObserverSources | undefined;
   let feedHandler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
   let lastAccess: Access = { kind: 'none' };
+  let clusterNodes: ClusterNodes | undefined;
   const readTree = () => reader.read(src?.top, src?.rootId ?? 'comet_sup');
   const sessionSources = {
     get system() { return need().system; },
@@ -114,6 +118,7 @@ export function createObserver(opts: ObserverOptions, clock: Clock, logger: Logg
   };
   const feed = new Feed({
     sources: sessionSources, history, readTree, logger, tickMs: opts.tickMs ?? OBSERVER_TICK_MS,
+    readCluster: () => clusterNodes?.read(),
     hello: () => ({
       type: 'hello', actions: lastAccess.kind === 'view' && lastAccess.actions, suspend: true,
       pageSize: OBSERVER_PAGE_SIZE, tickMs: opts.tickMs ?? OBSERVER_TICK_MS,
@@ -152,9 +157,6 @@ export function createObserver(opts: ObserverOptions, clock: Clock, logger: Logg
       }
       case 'crash-session': {
         if (typeof b.key !== 'string') return fail(res, 'observer_bad_request', 'key must be a string');
-        if (!SESSION_CRASH_REASONS.includes(reason as CrashReason)) {
-          return fail(res, 'observer_bad_request', `a session is crashed with ${SESSION_CRASH_REASONS.join(' or ')}: kill skips the terminate that takes it out of the session table`);
-        }
         const sid = feed.shownSid(b.key);
         const pid = sid === undefined ? undefined : whereis(s.system, connectionName(sid)) as Pid<never> | undefined;
         if (sid === undefined || pid === undefined) return fail(res, 'observer_unknown_target', 'no such session on screen');
@@ -222,7 +224,8 @@ export function createObserver(opts: ObserverOptions, clock: Clock, logger: Logg
     }
     if (rest === '/api/tree' && get) {
       void readTree().then((tree) => {
-        const snapshot: TreeSnapshot = { tree, counts: countSessions(sessionSources) };
+        const cluster = clusterNodes?.read();
+        const snapshot: TreeSnapshot = { tree, counts: countSessions(sessionSources), ...(cluster ? { cluster } : {}) };
         sendJson(res, 200, snapshot, { 'Cache-Control': 'no-store' });
       }, () => sendJson(res, 503, { error: 'overloaded', message: 'tree unavailable' }));
       return true;
@@ -257,6 +260,7 @@ export function createObserver(opts: ObserverOptions, clock: Clock, logger: Logg
     feedPath: `${base}/comet`,
     attach(sources, transport) {
       src = sources;
+      clusterNodes = sources.cluster ? new ClusterNodes(sources.cluster, () => sources.sessions.size) : undefined;
       feedHandler = transport.handler;
       feed.attach(transport);
     },

@@ -75,6 +75,9 @@ ol.history li { padding: .1rem 0; border-bottom: 1px dotted #eee; }
 ol.history li[data-kind="exit"], ol.history li[data-kind="shutdown"] { color: #7a1010; }
 ol.history li[data-kind="restart"] { color: #145214; }
 ol.history li[data-kind="action"] { color: #44359a; }
+tr[data-lease="alive"] td.lease { color: #145214; }
+tr[data-lease="lapsed"] td.lease, tr[data-lease="fenced"] td.lease { color: #7a1010; }
+tr[data-self="true"] td:first-child { font-weight: 600; }
 #notice { min-height: 1.2rem; color: #7a1010; }
 </style>
 </head>
@@ -82,6 +85,9 @@ ol.history li[data-kind="action"] { color: #44359a; }
 <header><h1>comet-fsm observer</h1><span id="status" class="status" data-testid="status" data-state="connecting" role="status">connecting</span></header>
 <p id="notice" data-testid="notice" aria-live="polite"></p>
 <section><h2>Supervision tree</h2><ul id="tree" class="tree" data-testid="tree"></ul></section>
+<section id="cluster-section" data-testid="cluster" hidden><h2>Cluster <span id="cluster-summary" class="muted"></span></h2>
+<table><thead><tr><th>node</th><th>lease</th><th>last renewal seen</th><th>expires in</th><th>Redis</th><th>sessions</th><th>forwarded</th><th>served</th></tr></thead>
+<tbody id="cluster"></tbody></table></section>
 <section><h2>Connection FSMs</h2><div id="counts" class="counts" data-testid="counts"></div></section>
 <section><h2>Sessions</h2>
 <p><input id="query" data-testid="query" placeholder="sid tag (first characters)" maxlength="10" autocomplete="off">

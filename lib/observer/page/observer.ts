@@ -6,11 +6,12 @@
  * reaches the page through `textContent`.
  *
  * Stable hooks for tests and tools: `data-node` (a node's path of ids), `data-restarts`,
- * `data-status`, `data-state` on session rows, `data-action` on buttons inside their node or row.
+ * `data-status`, `data-state` on session rows, `data-action` on buttons inside their node or row,
+ * `data-cluster-node` and `data-lease` on a cluster node's row.
  */
 import { CometClient } from '../../client/index.js';
 import {
-  CRASH_REASONS, FSM_STATES, SESSION_CRASH_REASONS, type Counts, type FeedPacket, type FeedRequest, type HistoryEntry, type NodeView, type SessionRow,
+  CRASH_REASONS, FSM_STATES, type ClusterNodeRow, type Counts, type FeedPacket, type FeedRequest, type HistoryEntry, type NodeView, type SessionRow,
 } from './protocol.js';
 
 const base = document.querySelector<HTMLMetaElement>('meta[name="observer-base"]')?.content ?? '/observer';
@@ -27,6 +28,9 @@ const tbody = byId<HTMLTableSectionElement>('sessions');
 const historyEl = byId<HTMLOListElement>('history');
 const query = byId<HTMLInputElement>('query');
 const pageinfo = byId<HTMLSpanElement>('pageinfo');
+const clusterSection = byId<HTMLElement>('cluster-section');
+const clusterSummary = byId<HTMLSpanElement>('cluster-summary');
+const clusterBody = byId<HTMLTableSectionElement>('cluster');
 
 /** History entries kept on the page (the server keeps as many). */
 const HISTORY_SHOWN = 200;
@@ -169,7 +173,7 @@ function fillRow(tr: HTMLTableRowElement, r: SessionRow): void {
   const tds = cells.map((text, i) => el('td', text, i === 1 ? 'tag' : i === 2 ? 'st' : undefined));
   const last = el('td');
   if (actions) {
-    const reason = reasonPicker(SESSION_CRASH_REASONS);
+    const reason = reasonPicker(CRASH_REASONS);
     const crash = el('button', 'crash');
     crash.dataset.action = 'crash-session';
     crash.addEventListener('click', () => void post('crash-session', { key: r.key, reason: reason.value }));
@@ -196,6 +200,65 @@ function showSessions(p: Extract<FeedPacket, { type: 'sessions' }>): void {
   if (p.order) tbody.replaceChildren(...p.order.flatMap((k) => rows.get(k) ?? []));
   const pages = Math.max(1, Math.ceil(total / pageSize));
   pageinfo.textContent = `page ${page + 1} of ${pages} · ${total} session${total === 1 ? '' : 's'}${p.query ? ` matching ${p.query}` : ''}`;
+}
+
+// --- the cluster ----------------------------------------------------------------------------
+
+const clusterRows = new Map<string, ClusterNodeRow>();
+let clusterHead: Pick<Extract<FeedPacket, { type: 'cluster' }>, 'node' | 'leaseMs' | 'redis'> | undefined;
+let clusterTimer: ReturnType<typeof setInterval> | undefined;
+
+/** Whole seconds (tenths below 10 s) between `at` and now; what only the node itself knows shows '–'. */
+function ago(at: number | null, sign: 1 | -1): string {
+  if (at === null) return '–';
+  const ms = Math.max(0, sign * (Date.now() - at));
+  return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
+}
+
+function clusterRow(n: ClusterNodeRow): HTMLTableRowElement {
+  const tr = el('tr');
+  tr.dataset.clusterNode = n.node;
+  tr.dataset.lease = n.lease;
+  tr.dataset.self = String(n.self);
+  const unknown = 'not known on this node: only that node counts it';
+  const cells: [string, string | undefined][] = [
+    [n.self ? `${n.node} (this node)` : n.node, undefined],
+    [n.lease, 'lease'],
+    [n.seenAt === null ? '–' : `${ago(n.seenAt, 1)} ago`, undefined],
+    [n.expiresAt === null ? '–' : `${ago(n.expiresAt, -1)}`, undefined],
+    [n.redis ?? '–', undefined],
+    [n.sessions === null ? '–' : String(n.sessions), undefined],
+    [n.forwarded === null ? '–' : String(n.forwarded), undefined],
+    [n.served === null ? '–' : String(n.served), undefined],
+  ];
+  tr.append(...cells.map(([text, cls], i) => {
+    const td = el('td', text, cls);
+    if (text === '–' && i >= 3) td.title = unknown;
+    return td;
+  }));
+  return tr;
+}
+
+/** Draw the cluster table again: the rows as last sent, the times relative to now. */
+function drawCluster(): void {
+  if (!clusterHead) return;
+  const alive = [...clusterRows.values()].filter((n) => n.lease === 'alive').length;
+  clusterSummary.textContent = `${alive} node${alive === 1 ? '' : 's'} alive · lease ${clusterHead.leaseMs / 1000} s · Redis ${clusterHead.redis}`;
+  const order = [...clusterRows.values()].sort((a, b) => Number(b.self) - Number(a.self) || LEASE_ORDER[a.lease] - LEASE_ORDER[b.lease] || a.node.localeCompare(b.node));
+  clusterBody.replaceChildren(...order.map(clusterRow));
+}
+
+const LEASE_ORDER: Readonly<Record<ClusterNodeRow['lease'], number>> = { alive: 0, lapsed: 1, fenced: 2 };
+
+function showCluster(p: Extract<FeedPacket, { type: 'cluster' }>): void {
+  clusterHead = { node: p.node, leaseMs: p.leaseMs, redis: p.redis };
+  if (p.full) clusterRows.clear();
+  for (const node of p.remove) clusterRows.delete(node);
+  for (const n of p.upsert) clusterRows.set(n.node, n);
+  clusterSection.hidden = false;
+  drawCluster();
+  // "seen … ago" and "expires in" count on between packets (a packet comes when a lease is renewed).
+  clusterTimer ??= setInterval(drawCluster, 1000);
 }
 
 // --- the history ----------------------------------------------------------------------------
@@ -244,6 +307,7 @@ client.on('open', ({ previousSid }) => {
     newestShown = 0;
     rows.clear();
     tbody.replaceChildren();
+    clusterRows.clear();
   }
   if (page !== 0 || query.value.trim() !== '') view();
 });
@@ -269,6 +333,9 @@ client.on('message', ({ data }) => {
       return;
     case 'history':
       showHistory(p.entries);
+      return;
+    case 'cluster':
+      showCluster(p);
       return;
   }
 });

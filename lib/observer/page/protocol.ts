@@ -94,6 +94,48 @@ export interface HistoryEntry {
   readonly who?: string;
 }
 
+/**
+ * A cluster node's lease, as the node serving the observer knows it: `alive` (it holds its lease),
+ * `lapsed` (its lease ran out, or it withdrew it on a graceful stop: it is out of the cluster, its
+ * sids answer 404), `fenced` (a previous life of this node, declared dead while it ran: it ended
+ * its sessions and went on under a new id).
+ */
+export type LeaseState = 'alive' | 'lapsed' | 'fenced';
+export const LEASE_STATES: readonly LeaseState[] = ['alive', 'lapsed', 'fenced'];
+
+/** One node of the cluster. What only the node itself knows is null on the others' rows. */
+export interface ClusterNodeRow {
+  /** The node id (`<name>~<creation>`): the page's `data-cluster-node`. */
+  readonly node: string;
+  /** Whether it is the node serving this observer. */
+  readonly self: boolean;
+  /** `data-lease`. */
+  readonly lease: LeaseState;
+  /** Wall-clock ms of the last renewal of its lease this node saw: for this node its own last
+   *  renewal, for another the last renewal of this node's that found its lease. null: none yet. */
+  readonly seenAt: number | null;
+  /** Wall-clock ms its lease runs out unless renewed: this node's own only. */
+  readonly expiresAt: number | null;
+  /** Its link to Redis: this node's own only. */
+  readonly redis: 'up' | 'down' | null;
+  /** Its live sessions, and the calls it forwarded to other nodes and served for them: this node's own only. */
+  readonly sessions: number | null;
+  readonly forwarded: number | null;
+  readonly served: number | null;
+}
+
+/** The cluster as one node knows it: `GET <observer>/api/tree`'s `cluster`. */
+export interface ClusterView {
+  /** This node's id. */
+  readonly node: string;
+  readonly leaseMs: number;
+  /** This node's link to Redis. */
+  readonly redis: 'up' | 'down';
+  /** Wall-clock ms when it was read. */
+  readonly at: number;
+  readonly nodes: readonly ClusterNodeRow[];
+}
+
 /** Packets the feed pushes. Each carries only what changed since the last one this page got. */
 export type FeedPacket =
   | { readonly type: 'hello'; readonly actions: boolean; readonly suspend: boolean; readonly pageSize: number; readonly tickMs: number }
@@ -109,7 +151,19 @@ export type FeedPacket =
     readonly upsert: readonly SessionRow[];
     readonly remove: readonly string[];
   }
-  | { readonly type: 'history'; readonly entries: readonly HistoryEntry[] };
+  | { readonly type: 'history'; readonly entries: readonly HistoryEntry[] }
+  | {
+    /** Only on a cluster node, and only when something changed: the rows that changed and the
+     *  nodes that left the list (by id). */
+    readonly type: 'cluster';
+    readonly node: string;
+    readonly leaseMs: number;
+    readonly redis: 'up' | 'down';
+    readonly upsert: readonly ClusterNodeRow[];
+    readonly remove: readonly string[];
+    /** The first cluster packet of a feed (or of one started over): `upsert` is every row. */
+    readonly full?: true;
+  };
 
 /** What the page sends: which sessions to show. */
 export type FeedRequest = { readonly type: 'view'; readonly page: number; readonly query: string };
@@ -118,14 +172,13 @@ export type FeedRequest = { readonly type: 'view'; readonly page: number; readon
 export interface TreeSnapshot {
   readonly tree: NodeView;
   readonly counts: Counts;
+  /** On a cluster node only: every node it knows of and its lease. */
+  readonly cluster?: ClusterView;
 }
 
 /** The reasons a crash can carry. */
 export type CrashReason = 'kill' | 'error' | 'shutdown';
 export const CRASH_REASONS: readonly CrashReason[] = ['kill', 'error', 'shutdown'];
-/** A session's FSM is not killed: without its terminate it would stay in the session table (its
- *  `onEnded` runs there), counted and broadcast to, with its sid never released. */
-export const SESSION_CRASH_REASONS: readonly CrashReason[] = ['error', 'shutdown'];
 
 /** Observer error codes (HTTP status and body `{"error", "message"}`); docs/errors.md lists them. */
 export type ObserverErrorCode =
