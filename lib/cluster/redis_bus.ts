@@ -19,6 +19,14 @@ export const RECONNECT_CAP_MS = 1000;
 export const RECONNECT_BASE_MS = 50;
 /** Default command timeout (ms); the cluster passes a fraction of the lease. */
 export const DEFAULT_COMMAND_TIMEOUT_MS = 1000;
+/**
+ * How long one connection attempt may take (ms), whatever the lease. Not a fraction of the lease:
+ * with a short lease on a loaded host the connect timer fires before the connection's own I/O is
+ * read (Node runs timers first), the attempt is thrown away, and the next waits a full
+ * RECONNECT_CAP_MS: after a Redis restart that node comes back a second late, past the others'
+ * grace period, and is declared dead although it was serving all along.
+ */
+export const CONNECT_TIMEOUT_MS = 1000;
 
 export interface RedisBusOptions {
   /** `redis://host:port[/db]`. */
@@ -34,7 +42,7 @@ export function reconnectDelay(times: number): number {
 export function createRedisBus(options: RedisBusOptions): ClusterBus {
   const common: RedisOptions = {
     retryStrategy: reconnectDelay,
-    connectTimeout: options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
+    connectTimeout: CONNECT_TIMEOUT_MS,
     lazyConnect: false,
   };
   const cmd = new Redis(options.url, {
