@@ -5,7 +5,9 @@
  * - commands: `enableOfflineQueue: false` and `maxRetriesPerRequest: 0`, so a command sent while
  *   Redis is away fails at once (the forwarding node answers 503 and the client retries) instead of
  *   being replayed minutes later, when its HTTP request is long gone;
- * - a bounded `commandTimeout`, so a silent Redis is a failed command, not a hung request;
+ * - a bounded `commandTimeout`, so a silent Redis is a failed command, not a hung request; but
+ *   neither the connect timeout nor the ready check follows it, so a busy host does not throw away
+ *   its reconnections (a node back late after a Redis restart is declared dead);
  * - an explicit `retryStrategy` (capped backoff, for ever): the node recovers by itself;
  * - the subscriber: `autoResubscribe` after every reconnection; its offline queue only ever holds
  *   SUBSCRIBE commands.
@@ -50,6 +52,10 @@ export function createRedisBus(options: RedisBusOptions): ClusterBus {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     commandTimeout: options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
+    // The ready check's INFO runs under the command timeout too: one event-loop stall while it is
+    // out and the whole connection is thrown away (see CONNECT_TIMEOUT_MS). Without it, a command
+    // sent while Redis loads a dataset fails (LOADING) and is retried like any failed renewal.
+    enableReadyCheck: false,
     connectionName: 'comet-cmd',
   });
   const sub = new Redis(options.url, {
