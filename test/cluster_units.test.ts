@@ -5,7 +5,7 @@ import t from 'tap';
 import { ManualClock } from '../lib/otp/clock.js';
 import { nullLogger } from '../lib/otp/logger.js';
 import type { BusEvent, ClusterBus } from '../lib/cluster/bus.js';
-import { Liveness, RENEWALS_PER_LEASE } from '../lib/cluster/liveness.js';
+import { DECLARER_MAX_INTERVALS, Liveness, RENEWALS_PER_LEASE } from '../lib/cluster/liveness.js';
 import { asNodeId, newNodeId, nodeName, ownerOf, type NodeId } from '../lib/cluster/node_id.js';
 import { callOf, castOf, decode, encode } from '../lib/cluster/wire.js';
 import { nodeSid, sidNode } from '../lib/comet/session_ids.js';
@@ -162,6 +162,8 @@ void t.test('liveness: grace after a (re)connection, then nodes without a lease 
   clock.advance(1001);
   bus.answer = [1, live.node, c];
   await live.renewNow();
+  t.equal(bus.calls.at(-1)?.[4], '0', 'its own renewal a lease late: it re-registers first');
+  await live.renewNow();
   t.equal(bus.calls.at(-1)?.[4], '1', 'declares after the grace');
   t.ok(bus.calls.at(-1)?.includes(b), 'and asks about the nodes it knew');
   t.same(downs, [b], 'b is down');
@@ -239,7 +241,7 @@ void t.test('redis_restart_grace: an answer read after the grace, for a renewal 
   t.equal(bus.calls.at(-1)?.[4], '1', 'past the grace, connected all along: may declare');
   t.same(downs, []);
   bus.answer = [1, live.node];
-  clock.advance(1000);
+  clock.advance(1000 / RENEWALS_PER_LEASE);
   await live.renewNow();
   t.same(downs, [b], 'a node whose lease lapsed after the grace is down');
   await live.stop();
@@ -249,8 +251,10 @@ void t.test('redis_restart_grace: only a connection unbroken for the whole grace
   const { bus, clock, live } = rig();
   live.busUp();
   await live.renewNow();
-  clock.advance(1500);
-  await live.renewNow();
+  for (let i = 0; i < 6; i++) {
+    clock.advance(1000 / RENEWALS_PER_LEASE);
+    await live.renewNow();
+  }
   t.equal(bus.calls.at(-1)?.[4], '1', 'connected for more than a lease');
   bus.up = false;
   live.busDown();
@@ -265,6 +269,36 @@ void t.test('redis_restart_grace: only a connection unbroken for the whole grace
   clock.advance(1);
   await live.renewNow();
   t.equal(bus.calls.at(-1)?.[4], '1', 'a full lease connected: declares');
+  await live.stop();
+});
+
+// The same false 404s from a stall rather than a restart: every node of a process (the test's
+// three) or of a VM stalls past the lease; the first renewal after it re-registers its node and,
+// connected all along, declared the others, whose leases lapsed during the same stall.
+void t.test('redis_restart_grace: a node just out of a stall of its own declares nobody', async (t) => {
+  const { bus, clock, live, downs } = rig();
+  const b = newNodeId('b');
+  bus.answer = [1, live.node, b];
+  live.busUp();
+  await live.renewNow();
+  for (let i = 0; i < 6; i++) {
+    clock.advance(1000 / RENEWALS_PER_LEASE);
+    await live.renewNow();
+  }
+  t.equal(bus.calls.at(-1)?.[4], '1', 'connected for more than a lease, renewing on time');
+  clock.advance(1200); // the process stalls: no renewal for more than a lease, b's lapses too
+  bus.answer = [1, live.node];
+  await live.renewNow();
+  t.equal(bus.calls.at(-1)?.[4], '0', 'its own last renewal a lease ago: it was not watching, it declares nobody');
+  t.same(downs, [], 'b is kept');
+  bus.answer = [1, live.node, b]; // b, stalled in the same process, renews in the same moment
+  clock.advance(1000 / RENEWALS_PER_LEASE);
+  await live.renewNow();
+  t.equal(bus.calls.at(-1)?.[4], '1', 'on time again: declares');
+  t.same(downs, []);
+  clock.advance((1000 / RENEWALS_PER_LEASE) * DECLARER_MAX_INTERVALS + 1);
+  await live.renewNow();
+  t.equal(bus.calls.at(-1)?.[4], '0', 'late by more than its allowance: declares nobody');
   await live.stop();
 });
 

@@ -21,7 +21,8 @@
  * Redis was up, which is what it would take to declare it without any restart. The answer of a
  * renewal is acted on (nodes dropped from the view) only if that renewal was sent with the right
  * to declare and on the same connection: an answer sent inside the grace and read after it ends
- * says nothing about who is dead.
+ * says nothing about who is dead. Nor does a node declare anyone right after a stall of its own
+ * (DECLARER_MAX_INTERVALS): it was not watching.
  *
  * Fencing on this node's own clock: its lease runs from when its last successful renewal was
  * *sent* (Redis counts from when it ran, later), so this node's view of its own lease always ends
@@ -42,6 +43,15 @@ export const RENEWALS_PER_LEASE = 4;
 export const TOMBSTONE_MS = 3_600_000;
 /** How many dead node ids a node remembers to answer 404 during a grace period. */
 export const REMEMBERED_DEAD = 1024;
+/**
+ * A node declares others dead only while its own renewals are on time: its last successful
+ * renewal was sent at most this many renewal intervals (half a lease) before. A node that was
+ * stalled itself (a long GC, a starved event loop) observed nothing meanwhile, and the leases that
+ * lapsed during its stall may be those of nodes stalled with it (every node of one process, a
+ * whole VM): its first renewal after the stall re-registers it and declares nobody; the others
+ * renew in the same moment.
+ */
+export const DECLARER_MAX_INTERVALS = 2;
 
 /** What a node knows of another node id. */
 export type NodeStatus = 'self' | 'live' | 'dead' | 'unknown';
@@ -287,9 +297,12 @@ export class Liveness {
    * May a renewal sent at `at` declare others dead? Only after this node has been connected to
    * Redis without a break for a whole grace period (at least one lease): then a missing lease key
    * means a node that did not renew for a lease while this Redis was up, not a Redis that lost it.
+   * And only while this node's own renewals are on time (DECLARER_MAX_INTERVALS).
    */
   #mayDeclare(at: number): boolean {
-    return this.#o.bus.up && this.#connectedAt !== undefined && at - this.#connectedAt >= this.#grace();
+    const { bus, lease } = this.#o;
+    return bus.up && this.#connectedAt !== undefined && at - this.#connectedAt >= this.#grace() &&
+      at - this.#lastRenewOk <= (lease / RENEWALS_PER_LEASE) * DECLARER_MAX_INTERVALS;
   }
 
   async #fence(): Promise<void> {
