@@ -261,6 +261,7 @@ export class Cluster {
         this.#liveness.busUp();
         return;
       case 'down':
+        this.#liveness.busDown();
         this.#logger.error({ node: this.node, reason: e.reason }, 'cluster: Redis unreachable; serving this node\'s sessions only, forwarded calls answer 503');
         return;
       case 'sub_down':

@@ -11,9 +11,24 @@
  * id). The renewal and the declaration are each one Lua script, so they cannot interleave: either
  * the node renewed before anyone saw its lease lapse, or it was declared and will fence.
  *
- * An empty Redis (restarted without persistence) holds no lease at all: for a grace period after
- * every (re)connection (one lease plus the longest reconnection delay) a node declares nobody dead
- * and keeps the nodes it knew, while they come back.
+ * An empty Redis (restarted without persistence) holds no lease at all. The rule that keeps that
+ * from killing live nodes: a node asks the script to declare anyone dead only when, at the moment
+ * it sends the renewal, its command connection has been up without a break for the whole grace
+ * period (one lease plus the longest reconnection delay). The script declares a node only when its
+ * lease key is absent, i.e. it has not renewed for a full lease on this Redis; an unbroken
+ * connection that long means this Redis did not restart in that time (a restart breaks every
+ * connection). So a node is declared dead only after it failed to renew for a full lease while
+ * Redis was up, which is what it would take to declare it without any restart. The answer of a
+ * renewal is acted on (nodes dropped from the view) only if that renewal was sent with the right
+ * to declare and on the same connection: an answer sent inside the grace and read after it ends
+ * says nothing about who is dead. Nor does a node declare anyone right after a stall of its own
+ * (DECLARER_MAX_INTERVALS): it was not watching.
+ *
+ * Fencing on this node's own clock: its lease runs from when its last successful renewal was
+ * *sent* (Redis counts from when it ran, later), so this node's view of its own lease always ends
+ * first. Past it, with Redis reachable, the node serves its own sessions only after a fresh renewal
+ * says this life is the live one (`confirm`): a renewal in flight across a pause, or one that
+ * failed, proves nothing about now.
  */
 import type { Clock, TimerHandle } from '../otp/clock.js';
 import type { Logger } from '../otp/logger.js';
@@ -28,6 +43,15 @@ export const RENEWALS_PER_LEASE = 4;
 export const TOMBSTONE_MS = 3_600_000;
 /** How many dead node ids a node remembers to answer 404 during a grace period. */
 export const REMEMBERED_DEAD = 1024;
+/**
+ * A node declares others dead only while its own renewals are on time: its last successful
+ * renewal was sent at most this many renewal intervals (half a lease) before. A node that was
+ * stalled itself (a long GC, a starved event loop) observed nothing meanwhile, and the leases that
+ * lapsed during its stall may be those of nodes stalled with it (every node of one process, a
+ * whole VM): its first renewal after the stall re-registers it and declares nobody; the others
+ * renew in the same moment.
+ */
+export const DECLARER_MAX_INTERVALS = 2;
 
 /** What a node knows of another node id. */
 export type NodeStatus = 'self' | 'live' | 'dead' | 'unknown';
@@ -67,9 +91,9 @@ export interface LivenessOptions {
   readonly prefix: string;
   readonly name: string;
   readonly lease: number;
-  /** How long after a (re)connection nobody is declared dead (default: one lease). It must cover
-   *  the other nodes' reconnection delay too, or a node that reconnects a little later than this
-   *  one after a Redis restart would be declared dead and fence itself for nothing. */
+  /** How long after a (re)connection nobody is declared dead (default and minimum: one lease). It
+   *  must cover the other nodes' reconnection delay too, or a node that reconnects a little later
+   *  than this one after a Redis restart would be declared dead and fence itself for nothing. */
   readonly grace?: number;
   readonly clock: Clock;
   readonly logger: Logger;
@@ -81,12 +105,19 @@ export interface LivenessOptions {
 
 type Renewal = 'alive' | 'fenced' | 'failed';
 
+/** What `confirm` found: this life still holds its lease, was declared dead, or cannot tell now. */
+export type Confirmation = 'alive' | 'fenced' | 'unconfirmed';
+
 export class Liveness {
   readonly #o: LivenessOptions;
   #node: NodeId;
   readonly #view = new Set<NodeId>();
   readonly #dead = new Set<NodeId>();
   #graceUntil = -Infinity;
+  /** When the command connection last became ready (this node's clock); undefined while down. */
+  #connectedAt: number | undefined;
+  /** Bumped at every connection and every loss: an answer counts only on the connection it came by. */
+  #epoch = 0;
   /** When the last successful renewal was sent (its lease runs from no earlier than that). */
   #lastRenewOk = -Infinity;
   #renewing: Promise<Renewal> | undefined;
@@ -129,10 +160,19 @@ export class Liveness {
     await first;
   }
 
-  /** Redis is (back) up: a grace period of one lease, then renew at once. */
+  /** Redis is (back) up: a grace period starts (nobody is declared dead in it); renew at once. */
   busUp(): void {
-    this.#graceUntil = this.#o.clock.now() + (this.#o.grace ?? this.#o.lease);
+    const now = this.#o.clock.now();
+    this.#connectedAt = now;
+    this.#epoch++;
+    this.#graceUntil = now + this.#grace();
     void this.renewNow();
+  }
+
+  /** Redis is unreachable: the next connection starts a new grace period. */
+  busDown(): void {
+    this.#connectedAt = undefined;
+    this.#epoch++;
   }
 
   /** `node` said it stopped, or is otherwise known gone. */
@@ -155,12 +195,27 @@ export class Liveness {
 
   /**
    * True when this node must confirm it is alive before serving its own sessions: Redis is
-   * reachable and the last renewal is older than a lease (the process was paused, SIGSTOP or a
-   * long GC), so others may have declared it dead meanwhile. While Redis is unreachable it serves
-   * its own sessions (nobody can declare it dead without Redis).
+   * reachable and the last successful renewal was sent more than a lease ago (the process was
+   * paused, SIGSTOP or a long GC, or its renewals failed), so others may have declared it dead
+   * meanwhile. While Redis is unreachable it serves its own sessions (nobody can declare it dead
+   * without Redis; a partition is the documented exception).
    */
   mustConfirm(): boolean {
     return this.#o.bus.up && this.#o.clock.now() - this.#lastRenewOk > this.#o.lease;
+  }
+
+  /**
+   * Before serving its own sessions past its lease: renew and say whether this life may serve.
+   * `alive` only if the lease holds *after* the renewal. The renewal joined may have been sent
+   * before a pause (its answer, or its timeout, is about then, not now), so a second, fresh one
+   * is tried. `unconfirmed` (neither succeeded): serve nothing, the client retries (503).
+   */
+  async confirm(): Promise<Confirmation> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      if (!this.mustConfirm()) return 'alive';
+      if ((await this.renewNow()) === 'fenced') return 'fenced';
+    }
+    return this.mustConfirm() ? 'unconfirmed' : 'alive';
   }
 
   /**
@@ -208,7 +263,9 @@ export class Liveness {
     if (!bus.up) return 'failed';
     const sentAt = clock.now();
     this.#lastAttempt = sentAt;
-    const declare = sentAt >= this.#graceUntil;
+    // Decided now, when the script runs against this Redis, never when its answer comes back.
+    const epoch = this.#epoch;
+    const declare = this.#mayDeclare(sentAt);
     let out: unknown;
     try {
       out = await bus.evalScript(RENEW, [prefix, this.#node, String(lease), String(TOMBSTONE_MS), declare ? '1' : '0', ...this.#view]);
@@ -230,11 +287,28 @@ export class Liveness {
     for (const n of live) {
       if (!this.#view.has(n)) this.#view.add(n);
     }
-    // Within a grace period nobody is dropped: an empty Redis is not a dead cluster.
-    if (clock.now() >= this.#graceUntil) {
+    // Only an answer that could declare, on the connection it was sent on, drops anyone: within a
+    // grace period an empty Redis is not a dead cluster, even if the answer is read after it.
+    if (declare && epoch === this.#epoch) {
       for (const n of [...this.#view]) if (!live.has(n)) this.nodeDown(n);
     }
     return 'alive';
+  }
+
+  #grace(): number {
+    return Math.max(this.#o.lease, this.#o.grace ?? this.#o.lease);
+  }
+
+  /**
+   * May a renewal sent at `at` declare others dead? Only after this node has been connected to
+   * Redis without a break for a whole grace period (at least one lease): then a missing lease key
+   * means a node that did not renew for a lease while this Redis was up, not a Redis that lost it.
+   * And only while this node's own renewals are on time (DECLARER_MAX_INTERVALS).
+   */
+  #mayDeclare(at: number): boolean {
+    const { bus, lease } = this.#o;
+    return bus.up && this.#connectedAt !== undefined && at - this.#connectedAt >= this.#grace() &&
+      at - this.#lastRenewOk <= (lease / RENEWALS_PER_LEASE) * DECLARER_MAX_INTERVALS;
   }
 
   async #fence(): Promise<void> {

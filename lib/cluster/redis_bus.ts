@@ -5,7 +5,9 @@
  * - commands: `enableOfflineQueue: false` and `maxRetriesPerRequest: 0`, so a command sent while
  *   Redis is away fails at once (the forwarding node answers 503 and the client retries) instead of
  *   being replayed minutes later, when its HTTP request is long gone;
- * - a bounded `commandTimeout`, so a silent Redis is a failed command, not a hung request;
+ * - a bounded `commandTimeout`, so a silent Redis is a failed command, not a hung request; but
+ *   neither the connect timeout nor the ready check follows it, so a busy host does not throw away
+ *   its reconnections (a node back late after a Redis restart is declared dead);
  * - an explicit `retryStrategy` (capped backoff, for ever): the node recovers by itself;
  * - the subscriber: `autoResubscribe` after every reconnection; its offline queue only ever holds
  *   SUBSCRIBE commands.
@@ -19,6 +21,14 @@ export const RECONNECT_CAP_MS = 1000;
 export const RECONNECT_BASE_MS = 50;
 /** Default command timeout (ms); the cluster passes a fraction of the lease. */
 export const DEFAULT_COMMAND_TIMEOUT_MS = 1000;
+/**
+ * How long one connection attempt may take (ms), whatever the lease. Not a fraction of the lease:
+ * with a short lease on a loaded host the connect timer fires before the connection's own I/O is
+ * read (Node runs timers first), the attempt is thrown away, and the next waits a full
+ * RECONNECT_CAP_MS: after a Redis restart that node comes back a second late, past the others'
+ * grace period, and is declared dead although it was serving all along.
+ */
+export const CONNECT_TIMEOUT_MS = 1000;
 
 export interface RedisBusOptions {
   /** `redis://host:port[/db]`. */
@@ -34,7 +44,7 @@ export function reconnectDelay(times: number): number {
 export function createRedisBus(options: RedisBusOptions): ClusterBus {
   const common: RedisOptions = {
     retryStrategy: reconnectDelay,
-    connectTimeout: options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
+    connectTimeout: CONNECT_TIMEOUT_MS,
     lazyConnect: false,
   };
   const cmd = new Redis(options.url, {
@@ -42,6 +52,10 @@ export function createRedisBus(options: RedisBusOptions): ClusterBus {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     commandTimeout: options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
+    // The ready check's INFO runs under the command timeout too: one event-loop stall while it is
+    // out and the whole connection is thrown away (see CONNECT_TIMEOUT_MS). Without it, a command
+    // sent while Redis loads a dataset fails (LOADING) and is retried like any failed renewal.
+    enableReadyCheck: false,
     connectionName: 'comet-cmd',
   });
   const sub = new Redis(options.url, {

@@ -133,11 +133,19 @@ export class ClusterRouter implements SessionRouter {
   #serveLocal<R>(sid: Sid, make: (from: From<R>) => ConnectionEvent, timeoutMs: number): Promise<R> {
     const { liveness, local } = this.#d;
     if (!liveness.mustConfirm()) return local.call(sid, make, timeoutMs);
-    // Paused past the lease (SIGSTOP, a long GC): others may have declared this node dead and sent
-    // its clients elsewhere. Serve nothing until a renewal says this life is still the live one.
-    return liveness.renewNow().then((r) => {
-      if (r === 'fenced') throw unknown();
-      return local.call(sid, make, timeoutMs);
+    // Past this node's own lease (SIGSTOP, a long GC, failed renewals): others may have declared
+    // it dead and sent its clients elsewhere. On resume the requests that waited in its sockets
+    // run before its renewal timer does, so each checks here: nothing is served until a fresh
+    // renewal says this life is still the live one; if none can say so, 503 and the client retries.
+    return liveness.confirm().then((r) => {
+      switch (r) {
+        case 'alive':
+          return local.call(sid, make, timeoutMs);
+        case 'fenced':
+          throw unknown();
+        case 'unconfirmed':
+          throw new CometError('overloaded', 'this node cannot confirm its lease right now, retry');
+      }
     });
   }
 
