@@ -3,6 +3,7 @@
  * appears as a ratio to raw from the same run (runs minutes apart wander up to ~40%; servers
  * measured back to back agree far better, so ratios are the figure to trust).
  */
+import type { FlagSetting } from './args.js';
 import type { CaseKind } from './cases.js';
 import type { ServerName } from './server-proc.js';
 
@@ -14,6 +15,8 @@ export interface RunRecord {
   readonly kind: CaseKind;
   readonly run: number;
   readonly server: ServerName;
+  /** The V8 flags every server of this run had; absent in files from before the setting existed. */
+  readonly flags?: FlagSetting;
   readonly answered: boolean;
   readonly error?: string;
   readonly note?: string;
@@ -151,11 +154,23 @@ export const markdownTable = (
   return lines.join('\n');
 };
 
+/** How a flag setting is titled in the report. */
+export const flagTitle = (f: FlagSetting, tuned: readonly string[]): string =>
+  f === 'default' ? "Node's default flags" : `every server with \`${tuned.join(' ')}\``;
+
 /**
- * The Markdown summary of one bench run: the table over every run, and when other jobs took CPU
- * during some runs, a second table over the quiet runs only.
+ * The Markdown summary of one bench run: per flag setting, the table over every run, and when
+ * other jobs took CPU during some runs, a second table over the quiet runs only.
  */
-export const markdownReport = (records: readonly RunRecord[], servers: readonly ServerName[]): string => {
+export const markdownReport = (records: readonly RunRecord[], servers: readonly ServerName[], tuned: readonly string[]): string => {
+  const settings = [...new Set(records.map((r) => r.flags ?? 'default'))];
+  if (settings.length <= 1) return settingReport(records, servers);
+  return settings
+    .map((f) => [`### ${flagTitle(f, tuned)}`, '', settingReport(records.filter((r) => (r.flags ?? 'default') === f), servers)].join('\n'))
+    .join('\n\n');
+};
+
+const settingReport = (records: readonly RunRecord[], servers: readonly ServerName[]): string => {
   const out = [markdownTable(records, servers)];
   const quiet = quietRuns(records);
   if (quiet.length < records.length) {

@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { FULL_CASES, QUICK_CASES, runCase, type CaseSpec } from './cases.js';
 import { EIO_PATH } from './loadgen/eio-client.js';
 import { V1_PATH } from './loadgen/v1-client.js';
-import { parseArgs, QUIET_BUSY_PCT, type Args } from './args.js';
+import { argvWithFlags, parseArgs, QUIET_BUSY_PCT, type Args, type FlagSetting } from './args.js';
 import { CpuMeter, hasTaskset, pinProcess } from './proc.js';
 import { markdownReport, type RunRecord } from './report.js';
 import { sleep } from './rig.js';
@@ -57,6 +57,8 @@ const specs = (args: Args, say: (s: string) => void): ServerSpec[] => {
  * figure. Between case runs none of our processes live, so what it measures is someone else.
  * Resolves with the last busy figure (percent of one core).
  */
+const withFlags = (spec: ServerSpec, flags: readonly string[]): ServerSpec => ({ ...spec, argv: argvWithFlags(spec.argv, flags, process.execPath) });
+
 const quietGate = async (maxMs: number): Promise<number> => {
   const end = performance.now() + maxMs;
   for (;;) {
@@ -103,16 +105,20 @@ const main = async (): Promise<number> => {
   const jsonl = join(dir, `${stamp}.jsonl`);
   appendFileSync(
     jsonl,
-    JSON.stringify({ type: 'meta', time: new Date().toISOString(), machine, pinning, argv: process.argv.slice(2), runs: args.runs, servers: servers.map((s) => s.name) }) + '\n',
+    JSON.stringify({ type: 'meta', time: new Date().toISOString(), machine, pinning, argv: process.argv.slice(2), runs: args.runs, servers: servers.map((s) => s.name), flags: args.flags, tunedFlags: args.tunedFlags }) + '\n',
   );
 
   const records: RunRecord[] = [];
   const t0 = performance.now();
   let seed = 0;
+  const flagsOf = (f: FlagSetting): readonly string[] => (f === 'default' ? [] : args.tunedFlags);
   for (const c of cases) {
     for (let run = 1; run <= args.runs; run++) {
       const order = servers.map((_, i) => servers[(i + run - 1) % servers.length] as ServerSpec);
-      for (const spec of order) {
+      // Both settings inside one run, back to back, so that the machine's drift favours neither.
+      const legs = args.flags.flatMap((flags) => order.map((plain) => ({ flags, spec: withFlags(plain, flagsOf(flags)) })));
+      for (const { flags, spec } of legs) {
+        const tag = args.flags.length > 1 ? ` [${flags}]` : '';
         const busy = await quietGate(args.quietWaitMs);
         if (busy >= QUIET_BUSY_PCT) say(`note: the machine is busy (${busy.toFixed(0)}% of a core in use by others) before ${spec.name} on ${c.name}`);
         const r = await runCase(c, spec, {
@@ -128,6 +134,7 @@ const main = async (): Promise<number> => {
           kind: c.kind,
           run,
           server: spec.name,
+          flags,
           answered: r.answered,
           ...(r.error === undefined ? {} : { error: r.error }),
           ...(r.note === undefined ? {} : { note: r.note }),
@@ -135,13 +142,13 @@ const main = async (): Promise<number> => {
         };
         records.push(rec);
         appendFileSync(jsonl, JSON.stringify(rec) + '\n');
-        say(`[${c.name} ${run}/${args.runs}] ${spec.name}: ${r.answered ? 'ok' : `FAILED: ${r.error ?? '?'}`} ${compact(r.figures)}${r.note === undefined ? '' : ` (${r.note})`}`);
+        say(`[${c.name} ${run}/${args.runs}]${tag} ${spec.name}: ${r.answered ? 'ok' : `FAILED: ${r.error ?? '?'}`} ${compact(r.figures)}${r.note === undefined ? '' : ` (${r.note})`}`);
       }
     }
   }
 
   const minutes = ((performance.now() - t0) / 60_000).toFixed(1);
-  const table = markdownReport(records, servers.map((s) => s.name));
+  const table = markdownReport(records, servers.map((s) => s.name), args.tunedFlags);
   const md = [
     `# comet-fsm benchmarks, ${new Date().toISOString()}`,
     '',
@@ -158,7 +165,7 @@ const main = async (): Promise<number> => {
   say(`results: ${jsonl}`);
   const failed = records.filter((r) => !r.answered);
   if (failed.length > 0) {
-    say(`FAILED: ${failed.map((r) => `${r.server} on ${r.case} run ${r.run}`).join('; ')}`);
+    say(`FAILED: ${failed.map((r) => `${r.server} on ${r.case} run ${r.run} (${r.flags ?? 'default'} flags)`).join('; ')}`);
     return 1;
   }
   return 0;
