@@ -1,5 +1,5 @@
 import t from 'tap';
-import { decodeFrame, encodeErrorReply, encodeRequestReply, encodeSetupReply, MAX_SID_LENGTH, textBytes } from '../lib/comet/wire.js';
+import { decodeFrame, messagesOf, encodeErrorReply, encodeRequestReply, encodeSetupReply, MAX_SID_LENGTH, textBytes } from '../lib/comet/wire.js';
 import { asRid, asSeq, asSid } from '../lib/comet/ids.js';
 import { CometError, HTTP_STATUS, isCometError, type WireErrorCode } from '../lib/comet/errors.js';
 
@@ -127,7 +127,7 @@ void t.test('__proto__ keys stay data and never reach a prototype', (t) => {
   const r = decodeFrame(JSON.parse(`{"sid": "${SID}", "rid": 1, "messages": [{"__proto__": {"polluted": true}}]}`));
   t.ok(r.ok);
   if (r.ok && r.frame.type === 'request') {
-    const m = r.frame.messages[0] as Record<string, unknown>;
+    const m = messagesOf(r.frame.messages)[0] as Record<string, unknown>;
     t.ok(Object.hasOwn(m, '__proto__'), 'message keeps its own __proto__ key untouched');
     t.equal(Object.getPrototypeOf(m), Object.prototype, 'message prototype unchanged');
   }
