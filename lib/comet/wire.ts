@@ -269,6 +269,13 @@ export function encodeErrorReply(reply: ErrorReply): string {
  *   `ERR_COMET_PACKET_TOO_LARGE` (too long for one response, or for a string at all).
  */
 export function assertSendable(data: unknown, maxResponseBytes = Infinity): EncodedData {
+  // A string's JSON is at least its length and two quotes: one too long for any response is
+  // refused by its length, never encoded. JSON.stringify would first flatten a string built by
+  // concatenation (a copy as large as the string), then write its JSON (a second one), all for a
+  // packet that is refused: memory the library must not spend on what the application pushed.
+  if (typeof data === 'string' && REPLY_ENVELOPE_BYTES + data.length + 2 + PACKET_OVERHEAD_BYTES > maxResponseBytes) {
+    throw tooLarge(maxResponseBytes);
+  }
   let json: string | undefined;
   try {
     json = JSON.stringify(data);
