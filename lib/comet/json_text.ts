@@ -33,9 +33,10 @@ export class JsonText {
 export type ScanFailure = 'syntax' | 'depth';
 
 /** A member of the top-level object: its key, decoded, and its value's text `[start, end)`;
- *  `length` is the value's count of elements or members (0 for a string, number or literal).
- *  For a top-level array, `key` is undefined and each element is told. */
-export type OnMember = (key: string | undefined, start: number, end: number, length: number) => void;
+ *  `length` is the value's count of elements or members (0 for a string, number or literal);
+ *  `escaped`: the value is a string with a `\` escape in it. For a top-level array, `key` is
+ *  undefined and each element is told. */
+export type OnMember = (key: string | undefined, start: number, end: number, length: number, escaped: boolean) => void;
 
 const TAB = 0x09;
 const LF = 0x0a;
@@ -77,12 +78,21 @@ function isHex(c: number): boolean {
   return isDigit(c) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
 }
 
+/**
+ * Whether the last string {@link scanString} read had an escape: read right after it (the scan is
+ * synchronous). Knowing it from the scan means a string is never searched afterwards: a sid's
+ * text is never scanned again for anything (test/security_sids.test.ts).
+ */
+let lastEscaped = false;
+
 /** The end of the string starting at `i` (its opening quote), past its closing quote; -1 if malformed. */
 function scanString(text: string, i: number): number {
+  lastEscaped = false;
   for (let j = i + 1; ; j++) {
     const c = text.charCodeAt(j);
     if (c === QUOTE) return j + 1;
     if (c === BACKSLASH) {
+      lastEscaped = true;
       const e = text.charCodeAt(j + 1);
       if (e === LOWER_U) {
         if (!isHex(text.charCodeAt(j + 2)) || !isHex(text.charCodeAt(j + 3)) || !isHex(text.charCodeAt(j + 4)) || !isHex(text.charCodeAt(j + 5))) return -1;
@@ -129,9 +139,8 @@ function scanLiteral(text: string, i: number): number {
 const LITERALS = ['true', 'false', 'null'] as const;
 
 /** A string's value: its text between the quotes when it has no escape, else what JSON.parse makes of it. */
-function stringValue(text: string, start: number, end: number): string {
-  const inner = text.slice(start + 1, end - 1);
-  return inner.includes('\\') ? JSON.parse(text.slice(start, end)) as string : inner;
+function stringValue(text: string, start: number, end: number, escaped: boolean): string {
+  return escaped ? JSON.parse(text.slice(start, end)) as string : text.slice(start + 1, end - 1);
 }
 
 /**
@@ -157,6 +166,7 @@ export function scanJson(text: string, maxDepth: number, onMember?: OnMember): S
     let start = i;
     let end: number;
     let container = false;
+    let escaped = false;
     const c = text.charCodeAt(i);
     if (c === LBRACKET || c === LBRACE) {
       if (open.length >= maxDepth) return 'depth';
@@ -177,6 +187,7 @@ export function scanJson(text: string, maxDepth: number, onMember?: OnMember): S
       container = true;
     } else if (c === QUOTE) {
       end = scanString(text, i);
+      escaped = lastEscaped;
     } else if (c === MINUS || isDigit(c)) {
       end = scanNumber(text, i);
     } else {
@@ -188,7 +199,7 @@ export function scanJson(text: string, maxDepth: number, onMember?: OnMember): S
       const depth = open.length;
       if (depth === 0) return skipSpace(text, end) === n ? undefined : 'syntax';
       if (depth === 1) {
-        onMember?.(open[0] === LBRACE ? key : undefined, start, end, container ? children : 0);
+        onMember?.(open[0] === LBRACE ? key : undefined, start, end, container ? children : 0, escaped);
       } else if (depth === 2) {
         children++;
       }
@@ -208,6 +219,7 @@ export function scanJson(text: string, maxDepth: number, onMember?: OnMember): S
       start = starts.pop() as number;
       end = i + 1;
       container = true;
+      escaped = false;
     }
   }
 
@@ -217,7 +229,7 @@ export function scanJson(text: string, maxDepth: number, onMember?: OnMember): S
     if (text.charCodeAt(at) !== QUOTE) return -1;
     const end = scanString(text, at);
     if (end < 0) return -1;
-    if (open.length === 1 && onMember !== undefined) key = stringValue(text, at, end);
+    if (open.length === 1 && onMember !== undefined) key = stringValue(text, at, end, lastEscaped);
     const colon = skipSpace(text, end);
     if (text.charCodeAt(colon) !== COLON) return -1;
     return skipSpace(text, colon + 1);
@@ -239,7 +251,7 @@ export type ShallowResult = { readonly ok: true; readonly value: unknown } | { r
 export function parseShallow(text: string, maxDepth: number): ShallowResult {
   const top: Record<string, unknown> = {};
   let elements = 0;
-  const failure = scanJson(text, maxDepth, (key, start, end, length) => {
+  const failure = scanJson(text, maxDepth, (key, start, end, length, escaped) => {
     if (key === undefined) {
       elements++;
       return;
@@ -247,7 +259,7 @@ export function parseShallow(text: string, maxDepth: number): ShallowResult {
     const c = text.charCodeAt(start);
     const value = c === LBRACKET || c === LBRACE
       ? new JsonText(text.slice(start, end), length)
-      : c === QUOTE ? stringValue(text, start, end) : JSON.parse(text.slice(start, end)) as unknown;
+      : c === QUOTE ? stringValue(text, start, end, escaped) : JSON.parse(text.slice(start, end)) as unknown;
     Object.defineProperty(top, key, { value, writable: true, enumerable: true, configurable: true });
   });
   if (failure !== undefined) return { ok: false, failure };
