@@ -2,6 +2,7 @@ import t from 'tap';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { asRid } from '../lib/comet/ids.js';
+import { JsonText } from '../lib/comet/json_text.js';
 import { BATCH_OVERHEAD_BYTES, encodeBatch, Inbox, RID_WINDOW, type Batch, type InboxResult } from '../lib/comet/inbox.js';
 
 type Step = readonly [rid: number, messages: readonly unknown[]];
@@ -390,5 +391,28 @@ void t.test('property: a conforming client (reordered within the window, retrans
     { numRuns: 400 },
   );
   t.pass('every scenario delivered 1..n exactly once, in order');
+  t.end();
+});
+
+void t.test('messages still as text are buffered as a copy of their bytes and built only when delivered', (t) => {
+  let built = 0;
+  class Watched extends JsonText {
+    override parse(): unknown {
+      built++;
+      return super.parse();
+    }
+  }
+  // A view into a longer body, as the body reader's slices are: the copy must not keep the body.
+  const body = `{"messages":["é",[1]],"junk":"${'x'.repeat(1000)}"}`;
+  const text = new Watched(body.slice(12, 21), 2);
+  const inbox = new Inbox();
+  t.equal(inbox.accept(asRid(2), text).kind, 'buffered');
+  t.equal(inbox.accept(asRid(2), text).kind, 'duplicate');
+  t.equal(built, 0, 'neither buffering nor a duplicate builds them');
+  t.equal(inbox.bufferedBytes, Buffer.byteLength('["é",[1]]') + BATCH_OVERHEAD_BYTES, 'counted at their own UTF-8 bytes, not the body\'s');
+  const r = inbox.accept(asRid(1), new Watched('["a"]', 1));
+  t.equal(built, 1, 'rid 1, delivered at once: built once');
+  t.strictSame(r.kind === 'deliver' ? r.batches : undefined, [['a'], ['é', [1]]], 'rid 2 parsed from its bytes, in order');
+  t.equal(encodeBatch(text).data.buffer.byteLength, Buffer.byteLength('["é",[1]]'), 'a buffer of their own, not a slab of a pool');
   t.end();
 });
