@@ -88,6 +88,14 @@ void t.test('parseShallow builds the top-level object only; the rest stays check
     t.strictSame((o['a'] as JsonText).parse(), [2], 'the last duplicate wins');
   }
   t.equal(({} as Record<string, unknown>)['polluted'], undefined, 'no pollution');
+  const own = parseShallow('{"toString":"t","hasOwnProperty":null,"z":-0,"big":1e400,"tiny":1e-400}', 64);
+  t.ok(own.ok);
+  if (own.ok) {
+    const o = own.value as Record<string, unknown>;
+    const read = (k: string): unknown => Object.getOwnPropertyDescriptor(o, k)?.value;
+    t.same([read('toString'), read('hasOwnProperty')], ['t', null], 'keys Object.prototype has are own keys');
+    t.ok(Object.is(o['z'], -0) && o['big'] === Infinity && Object.is(o['tiny'], 0), 'numbers as JSON.parse reads them (-0, 1e400, 1e-400)');
+  }
 
   const arr = parseShallow(' [1,[2],{"a":3}] ', 64);
   t.ok(arr.ok && arr.value instanceof JsonText && arr.value.isArray && arr.value.length === 3, 'a top-level array is text itself');

@@ -236,6 +236,26 @@ export function scanJson(text: string, maxDepth: number, onMember?: OnMember): S
   }
 }
 
+/** The value of a checked member: an array or object as text, a scalar built. */
+function scalarOrText(text: string, start: number, end: number, length: number, escaped: boolean): unknown {
+  switch (text.charCodeAt(start)) {
+    case LBRACKET:
+    case LBRACE:
+      return new JsonText(text.slice(start, end), length);
+    case QUOTE:
+      return stringValue(text, start, end, escaped);
+    case 0x74 /* t */:
+      return true;
+    case 0x66 /* f */:
+      return false;
+    case 0x6e /* n */:
+      return null;
+    default:
+      // A checked JSON number: Number() reads that grammar to the same double JSON.parse makes.
+      return Number(text.slice(start, end));
+  }
+}
+
 /**
  * What {@link parseShallow} gives: the value, or why the text was refused.
  */
@@ -256,11 +276,12 @@ export function parseShallow(text: string, maxDepth: number): ShallowResult {
       elements++;
       return;
     }
-    const c = text.charCodeAt(start);
-    const value = c === LBRACKET || c === LBRACE
-      ? new JsonText(text.slice(start, end), length)
-      : c === QUOTE ? stringValue(text, start, end, escaped) : JSON.parse(text.slice(start, end)) as unknown;
-    Object.defineProperty(top, key, { value, writable: true, enumerable: true, configurable: true });
+    const value = scalarOrText(text, start, end, length, escaped);
+    // A key the object or its prototype already has (`__proto__`, whose setter would replace the
+    // prototype; `toString`, read-only under frozen intrinsics; a duplicate) is defined, as
+    // JSON.parse defines every key; any other is assigned, which is the same and faster.
+    if (key in top) Object.defineProperty(top, key, { value, writable: true, enumerable: true, configurable: true });
+    else top[key] = value;
   });
   if (failure !== undefined) return { ok: false, failure };
   const first = skipSpace(text, 0);
