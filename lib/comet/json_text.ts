@@ -33,10 +33,9 @@ export class JsonText {
 export type ScanFailure = 'syntax' | 'depth';
 
 /** A member of the top-level object: its key, decoded, and its value's text `[start, end)`;
- *  `length` is the value's count of elements or members (0 for a string, number or literal);
- *  `escaped`: the value is a string with a `\` escape in it. For a top-level array, `key` is
- *  undefined and each element is told. */
-export type OnMember = (key: string | undefined, start: number, end: number, length: number, escaped: boolean) => void;
+ *  `length` is the value's count of elements or members (0 for a string, number or literal).
+ *  For a top-level array, `key` is undefined and each element is told. */
+export type OnMember = (key: string | undefined, start: number, end: number, length: number) => void;
 
 const TAB = 0x09;
 const LF = 0x0a;
@@ -78,21 +77,12 @@ function isHex(c: number): boolean {
   return isDigit(c) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
 }
 
-/**
- * Whether the last string {@link scanString} read had an escape: read right after it (the scan is
- * synchronous). Knowing it from the scan means a string is never searched afterwards: a sid's
- * text is never scanned again for anything (test/security_sids.test.ts).
- */
-let lastEscaped = false;
-
 /** The end of the string starting at `i` (its opening quote), past its closing quote; -1 if malformed. */
 function scanString(text: string, i: number): number {
-  lastEscaped = false;
   for (let j = i + 1; ; j++) {
     const c = text.charCodeAt(j);
     if (c === QUOTE) return j + 1;
     if (c === BACKSLASH) {
-      lastEscaped = true;
       const e = text.charCodeAt(j + 1);
       if (e === LOWER_U) {
         if (!isHex(text.charCodeAt(j + 2)) || !isHex(text.charCodeAt(j + 3)) || !isHex(text.charCodeAt(j + 4)) || !isHex(text.charCodeAt(j + 5))) return -1;
@@ -138,9 +128,14 @@ function scanLiteral(text: string, i: number): number {
 
 const LITERALS = ['true', 'false', 'null'] as const;
 
-/** A string's value: its text between the quotes when it has no escape, else what JSON.parse makes of it. */
-function stringValue(text: string, start: number, end: number, escaped: boolean): string {
-  return escaped ? JSON.parse(text.slice(start, end)) as string : text.slice(start + 1, end - 1);
+/**
+ * A string's value, as a string of its own. Not a slice of the body: V8 makes a slice of 13 or more
+ * characters a view that keeps the whole body alive, and a sid is kept for as long as its request
+ * is held (60 s), so a 64 KiB body would stay with it, uncounted. JSON.parse of the literal alone
+ * makes a fresh string, and decodes the escapes when there are any.
+ */
+function stringValue(text: string, start: number, end: number): string {
+  return JSON.parse(text.slice(start, end)) as string;
 }
 
 /**
@@ -166,7 +161,6 @@ export function scanJson(text: string, maxDepth: number, onMember?: OnMember): S
     let start = i;
     let end: number;
     let container = false;
-    let escaped = false;
     const c = text.charCodeAt(i);
     if (c === LBRACKET || c === LBRACE) {
       if (open.length >= maxDepth) return 'depth';
@@ -187,7 +181,6 @@ export function scanJson(text: string, maxDepth: number, onMember?: OnMember): S
       container = true;
     } else if (c === QUOTE) {
       end = scanString(text, i);
-      escaped = lastEscaped;
     } else if (c === MINUS || isDigit(c)) {
       end = scanNumber(text, i);
     } else {
@@ -199,7 +192,7 @@ export function scanJson(text: string, maxDepth: number, onMember?: OnMember): S
       const depth = open.length;
       if (depth === 0) return skipSpace(text, end) === n ? undefined : 'syntax';
       if (depth === 1) {
-        onMember?.(open[0] === LBRACE ? key : undefined, start, end, container ? children : 0, escaped);
+        onMember?.(open[0] === LBRACE ? key : undefined, start, end, container ? children : 0);
       } else if (depth === 2) {
         children++;
       }
@@ -219,7 +212,6 @@ export function scanJson(text: string, maxDepth: number, onMember?: OnMember): S
       start = starts.pop() as number;
       end = i + 1;
       container = true;
-      escaped = false;
     }
   }
 
@@ -229,7 +221,7 @@ export function scanJson(text: string, maxDepth: number, onMember?: OnMember): S
     if (text.charCodeAt(at) !== QUOTE) return -1;
     const end = scanString(text, at);
     if (end < 0) return -1;
-    if (open.length === 1 && onMember !== undefined) key = stringValue(text, at, end, lastEscaped);
+    if (open.length === 1 && onMember !== undefined) key = stringValue(text, at, end);
     const colon = skipSpace(text, end);
     if (text.charCodeAt(colon) !== COLON) return -1;
     return skipSpace(text, colon + 1);
@@ -237,13 +229,13 @@ export function scanJson(text: string, maxDepth: number, onMember?: OnMember): S
 }
 
 /** The value of a checked member: an array or object as text, a scalar built. */
-function scalarOrText(text: string, start: number, end: number, length: number, escaped: boolean): unknown {
+function scalarOrText(text: string, start: number, end: number, length: number): unknown {
   switch (text.charCodeAt(start)) {
     case LBRACKET:
     case LBRACE:
       return new JsonText(text.slice(start, end), length);
     case QUOTE:
-      return stringValue(text, start, end, escaped);
+      return stringValue(text, start, end);
     case 0x74 /* t */:
       return true;
     case 0x66 /* f */:
@@ -271,12 +263,12 @@ export type ShallowResult = { readonly ok: true; readonly value: unknown } | { r
 export function parseShallow(text: string, maxDepth: number): ShallowResult {
   const top: Record<string, unknown> = {};
   let elements = 0;
-  const failure = scanJson(text, maxDepth, (key, start, end, length, escaped) => {
+  const failure = scanJson(text, maxDepth, (key, start, end, length) => {
     if (key === undefined) {
       elements++;
       return;
     }
-    const value = scalarOrText(text, start, end, length, escaped);
+    const value = scalarOrText(text, start, end, length);
     // A key the object or its prototype already has (`__proto__`, whose setter would replace the
     // prototype; `toString`, read-only under frozen intrinsics; a duplicate) is defined, as
     // JSON.parse defines every key; any other is assigned, which is the same and faster.
