@@ -77,12 +77,17 @@ function isHex(c: number): boolean {
   return isDigit(c) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
 }
 
+/** Whether the last string {@link scanString} read has an escape (read right after the call). */
+let lastEscaped = false;
+
 /** The end of the string starting at `i` (its opening quote), past its closing quote; -1 if malformed. */
 function scanString(text: string, i: number): number {
+  lastEscaped = false;
   for (let j = i + 1; ; j++) {
     const c = text.charCodeAt(j);
     if (c === QUOTE) return j + 1;
     if (c === BACKSLASH) {
+      lastEscaped = true;
       const e = text.charCodeAt(j + 1);
       if (e === LOWER_U) {
         if (!isHex(text.charCodeAt(j + 2)) || !isHex(text.charCodeAt(j + 3)) || !isHex(text.charCodeAt(j + 4)) || !isHex(text.charCodeAt(j + 5))) return -1;
@@ -221,7 +226,8 @@ export function scanJson(text: string, maxDepth: number, onMember?: OnMember): S
     if (text.charCodeAt(at) !== QUOTE) return -1;
     const end = scanString(text, at);
     if (end < 0) return -1;
-    if (open.length === 1 && onMember !== undefined) key = stringValue(text, at, end);
+    // A key needs no copy of its own: V8 keeps a property name as an internalized string of its own.
+    if (open.length === 1 && onMember !== undefined) key = lastEscaped ? stringValue(text, at, end) : text.slice(at + 1, end - 1);
     const colon = skipSpace(text, end);
     if (text.charCodeAt(colon) !== COLON) return -1;
     return skipSpace(text, colon + 1);
