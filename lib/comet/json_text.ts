@@ -175,7 +175,10 @@ export function scanJson(text: string, maxDepth: number, onMember?: OnMember): S
       i = skipSpace(text, i + 1);
       if (text.charCodeAt(i) !== (c === LBRACE ? RBRACE : RBRACKET)) {
         if (c === LBRACE) {
-          i = memberKey(i);
+          const keyEnd = text.charCodeAt(i) === QUOTE ? scanString(text, i) : -1;
+          if (keyEnd < 0) return 'syntax';
+          if (open.length === 1 && onMember !== undefined) key = keyOf(text, i, keyEnd);
+          i = afterColon(text, keyEnd);
           if (i < 0) return 'syntax';
         }
         continue;
@@ -207,7 +210,10 @@ export function scanJson(text: string, maxDepth: number, onMember?: OnMember): S
       if (next === COMMA) {
         i = skipSpace(text, i + 1);
         if (opener === LBRACE) {
-          i = memberKey(i);
+          const keyEnd = text.charCodeAt(i) === QUOTE ? scanString(text, i) : -1;
+          if (keyEnd < 0) return 'syntax';
+          if (depth === 1 && onMember !== undefined) key = keyOf(text, i, keyEnd);
+          i = afterColon(text, keyEnd);
           if (i < 0) return 'syntax';
         }
         break;
@@ -219,19 +225,18 @@ export function scanJson(text: string, maxDepth: number, onMember?: OnMember): S
       container = true;
     }
   }
+}
 
-  /** A member's key and its colon at `i`; the start of its value, or -1. Keys of the top-level
-   *  object are decoded (into `key`) for `onMember`. */
-  function memberKey(at: number): number {
-    if (text.charCodeAt(at) !== QUOTE) return -1;
-    const end = scanString(text, at);
-    if (end < 0) return -1;
-    // A key needs no copy of its own: V8 keeps a property name as an internalized string of its own.
-    if (open.length === 1 && onMember !== undefined) key = lastEscaped ? stringValue(text, at, end) : text.slice(at + 1, end - 1);
-    const colon = skipSpace(text, end);
-    if (text.charCodeAt(colon) !== COLON) return -1;
-    return skipSpace(text, colon + 1);
-  }
+/** A key of the top-level object, read right after {@link scanString} read it. It needs no copy
+ *  of its own: V8 keeps a property name as an internalized string of its own. */
+function keyOf(text: string, start: number, end: number): string {
+  return lastEscaped ? stringValue(text, start, end) : text.slice(start + 1, end - 1);
+}
+
+/** The colon after a key that ends at `end`: the start of the member's value, or -1. */
+function afterColon(text: string, end: number): number {
+  const colon = skipSpace(text, end);
+  return text.charCodeAt(colon) === COLON ? skipSpace(text, colon + 1) : -1;
 }
 
 /** The value of a checked member: an array or object as text, a scalar built. */
