@@ -2,8 +2,8 @@ import t from 'tap';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { asRid } from '../lib/comet/ids.js';
+import { JsonText } from '../lib/comet/json_text.js';
 import { BATCH_OVERHEAD_BYTES, encodeBatch, Inbox, RID_WINDOW, type Batch, type InboxResult } from '../lib/comet/inbox.js';
-import { textBytes } from '../lib/comet/wire.js';
 
 type Step = readonly [rid: number, messages: readonly unknown[]];
 
@@ -225,13 +225,13 @@ void t.test('every rid 1..16 is accepted first after setup; 17 is not', (t) => {
   t.end();
 });
 
-void t.test('an in-order batch is delivered as accepted; a buffered one is kept as its JSON text and parsed on delivery', (t) => {
+void t.test('an in-order batch is delivered as accepted; a buffered one is kept as the bytes of its JSON and parsed on delivery', (t) => {
   const inbox = new Inbox();
   const two = [{ b: [1, 2] }, 'é€'];
   const one = ['a'];
   inbox.accept(asRid(2), two);
   t.equal(inbox.bufferedBytes, encodeBatch(two).bytes, 'what the buffer holds is the text, counted in bytes');
-  t.equal(encodeBatch(two).bytes, textBytes(JSON.stringify(two)) + BATCH_OVERHEAD_BYTES);
+  t.equal(encodeBatch(two).bytes, Buffer.byteLength(JSON.stringify(two)) + BATCH_OVERHEAD_BYTES, 'its UTF-8 bytes');
   two.length = 0; // the caller's array is not kept
   const r = inbox.accept(asRid(1), one);
   t.equal(r.kind, 'deliver');
@@ -391,5 +391,28 @@ void t.test('property: a conforming client (reordered within the window, retrans
     { numRuns: 400 },
   );
   t.pass('every scenario delivered 1..n exactly once, in order');
+  t.end();
+});
+
+void t.test('messages still as text are buffered as a copy of their bytes and built only when delivered', (t) => {
+  let built = 0;
+  class Watched extends JsonText {
+    override parse(): unknown {
+      built++;
+      return super.parse();
+    }
+  }
+  // A view into a longer body, as the body reader's slices are: the copy must not keep the body.
+  const body = `{"messages":["é",[1]],"junk":"${'x'.repeat(1000)}"}`;
+  const text = new Watched(body.slice(12, 21), 2);
+  const inbox = new Inbox();
+  t.equal(inbox.accept(asRid(2), text).kind, 'buffered');
+  t.equal(inbox.accept(asRid(2), text).kind, 'duplicate');
+  t.equal(built, 0, 'neither buffering nor a duplicate builds them');
+  t.equal(inbox.bufferedBytes, Buffer.byteLength('["é",[1]]') + BATCH_OVERHEAD_BYTES, 'counted at their own UTF-8 bytes, not the body\'s');
+  const r = inbox.accept(asRid(1), new Watched('["a"]', 1));
+  t.equal(built, 1, 'rid 1, delivered at once: built once');
+  t.strictSame(r.kind === 'deliver' ? r.batches : undefined, [['a'], ['é', [1]]], 'rid 2 parsed from its bytes, in order');
+  t.equal(encodeBatch(text).data.buffer.byteLength, Buffer.byteLength('["é",[1]]'), 'a buffer of their own, not a slab of a pool');
   t.end();
 });

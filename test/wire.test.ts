@@ -1,5 +1,5 @@
 import t from 'tap';
-import { decodeFrame, encodeErrorReply, encodeRequestReply, encodeSetupReply, MAX_SID_LENGTH, textBytes } from '../lib/comet/wire.js';
+import { assertSendable, decodeFrame, messagesOf, encodeErrorReply, encodeRequestReply, encodeSetupReply, MAX_SID_LENGTH, textBytes } from '../lib/comet/wire.js';
 import { asRid, asSeq, asSid } from '../lib/comet/ids.js';
 import { CometError, HTTP_STATUS, isCometError, type WireErrorCode } from '../lib/comet/errors.js';
 
@@ -127,7 +127,7 @@ void t.test('__proto__ keys stay data and never reach a prototype', (t) => {
   const r = decodeFrame(JSON.parse(`{"sid": "${SID}", "rid": 1, "messages": [{"__proto__": {"polluted": true}}]}`));
   t.ok(r.ok);
   if (r.ok && r.frame.type === 'request') {
-    const m = r.frame.messages[0] as Record<string, unknown>;
+    const m = messagesOf(r.frame.messages)[0] as Record<string, unknown>;
     t.ok(Object.hasOwn(m, '__proto__'), 'message keeps its own __proto__ key untouched');
     t.equal(Object.getPrototypeOf(m), Object.prototype, 'message prototype unchanged');
   }
@@ -238,6 +238,27 @@ void t.test('textBytes: what a string costs in memory, never less than its UTF-8
   t.equal(textBytes('😀'), 4, 'a surrogate pair: four either way');
   for (const s of ['abc', 'é', '€€€', '😀x', `${'a'.repeat(50)}\u4e2d`]) {
     t.ok(textBytes(s) >= Buffer.byteLength(s), `${JSON.stringify(s)}: at least its UTF-8 bytes`);
+  }
+  t.end();
+});
+
+void t.test('assertSendable refuses a string too long for one response by its length, without encoding it', (t) => {
+  const real = JSON.stringify;
+  let encoded = 0;
+  JSON.stringify = ((...args: Parameters<typeof JSON.stringify>) => {
+    encoded++;
+    return real(...args);
+  }) as typeof JSON.stringify;
+  try {
+    // Built by concatenation, as 'x'.repeat makes it: encoding it would first copy it flat.
+    t.throws(() => assertSendable('x'.repeat(10 * 1024 * 1024), 1024 * 1024), { code: 'ERR_COMET_PACKET_TOO_LARGE' }, '10 MiB in 1 MiB');
+    t.equal(encoded, 0, 'never encoded');
+    const edge = 1000 - 37 - 64 - 2;
+    t.equal(assertSendable('x'.repeat(edge), 1000).bytes, edge + 2 + 64, 'a string that just fits is taken');
+    t.throws(() => assertSendable('x'.repeat(edge + 1), 1000), { code: 'ERR_COMET_PACKET_TOO_LARGE' }, 'one more character is not');
+    t.throws(() => assertSendable('é'.repeat(edge / 2 + 1), 1000), { code: 'ERR_COMET_PACKET_TOO_LARGE' }, 'short enough by length, too long in bytes: refused once encoded');
+  } finally {
+    JSON.stringify = real;
   }
   t.end();
 });

@@ -48,6 +48,11 @@ export const messagesBody = (sid: string, rid: number, ack: number, messages: re
 /** The message that makes the huge-push fixture server push its huge packets. */
 export const HUGE_PUSH_MESSAGE = 'huge-push';
 
+/** What the huge-push fixture's `onMessage` pushes, unless its flags say otherwise: this many
+ *  strings of this many MiB each, made (flat, in the application's memory) one after the other. */
+export const DEFAULT_PUSH_COUNT = 4;
+export const DEFAULT_PUSH_MIB = 150;
+
 /** The setup body. */
 export const SETUP = '{"type":"setup"}';
 

@@ -5,7 +5,7 @@
  */
 import type { ConnectionEvent, PacketOutcome, RequestOutcome } from '../comet/connection.js';
 import { asRid } from '../comet/ids.js';
-import type { EncodedData } from '../comet/wire.js';
+import { messagesOf, type EncodedData } from '../comet/wire.js';
 import type { WireErrorCode } from '../comet/errors.js';
 import { isWireErrorCode } from '../comet/errors.js';
 import { asNodeId, type NodeId } from './node_id.js';
@@ -138,7 +138,8 @@ function isReply(r: unknown): r is CallReply {
 export function callOf(ev: ConnectionEvent): ForwardedCall | undefined {
   switch (ev.type) {
     case 'request':
-      return { type: 'request', rid: ev.rid, ack: ev.ack, messages: ev.messages, token: ev.token };
+      // Messages still as text (the body reader's) are built here: what crosses Redis is JSON data.
+      return { type: 'request', rid: ev.rid, ack: ev.ack, messages: messagesOf(ev.messages), token: ev.token };
     case 'terminate':
       return { type: 'terminate', rid: ev.rid, ack: ev.ack };
     case 'packet':

@@ -7,11 +7,12 @@
  */
 import type { Clock } from '../otp/clock.js';
 import type { ParentRef } from '../otp/nact.js';
+import type { From } from '../otp/proc_lib.js';
 import { clientKey, type ClientLimits } from './client_limits.js';
 import { sessionIdServer, startConnection } from './comet_sup.js';
 import { DEFAULT_MAX_RESPONSE_BYTES, type ConnectionEvent, type PacketOutcome, type RequestOutcome } from './connection.js';
 import { CometError, HTTP_STATUS, isCometError, isWireErrorCode, type WireErrorCode } from './errors.js';
-import { newRequestToken, type Rid, type Seq, type Sid } from './ids.js';
+import { newRequestToken, type RequestToken, type Rid, type Seq, type Sid } from './ids.js';
 import * as sessionIds from './session_ids.js';
 import type { SessionRouter } from './session_router.js';
 import type { SessionTable } from './sessions.js';
@@ -154,13 +155,7 @@ export function createCometApi(deps: CometApiDeps): CometApi {
       ? socket.onClosed(() => router.cast(sid, { type: 'request_gone', token }))
       : undefined;
     const rid = request.rid;
-    return router.call<RequestOutcome>(
-      sid,
-      (from) => request.type === 'request'
-        ? { type: 'request', rid, ack: request.ack, messages: request.messages, token, from }
-        : { type: 'terminate', rid, ack: request.ack, from },
-      wait + REPLY_MARGIN_MS,
-    ).then(
+    return router.call<RequestOutcome>(sid, eventOf(request, token), wait + REPLY_MARGIN_MS).then(
       (outcome) => {
         unwatch?.();
         return toReply(outcome, rid);
@@ -205,6 +200,17 @@ export function createCometApi(deps: CometApiDeps): CometApi {
   }
 
   return { handleJson, handleSetup, handleRequest, handlePacket, broadcast };
+}
+
+/**
+ * The FSM's event for a request frame. Made here, not in `handleRequest`: a closure there would
+ * put the frame in the context its reply handlers keep while the request is held (up to `wait`),
+ * and with it the request's messages and their body, uncounted.
+ */
+function eventOf(request: RequestFrame | TerminateFrame, token: RequestToken): (from: From<RequestOutcome>) => ConnectionEvent {
+  return (from) => request.type === 'request'
+    ? { type: 'request', rid: request.rid, ack: request.ack, messages: request.messages, token, from }
+    : { type: 'terminate', rid: request.rid, ack: request.ack, from };
 }
 
 function toReply(outcome: RequestOutcome, rid: Rid): ApiReply {

@@ -43,7 +43,7 @@ import { encodeBatch, Inbox, RID_WINDOW, type Batch, type EncodedBatch, type Rid
 import { Outbox, type PushResult } from './outbox.js';
 import { DEFAULT_MAX_SESSION_BYTES, ServerBudget, SessionBudget } from './budget.js';
 import { CometError } from './errors.js';
-import { assertSendable, encodeRequestReply, REPLY_ENVELOPE_BYTES, type EncodedData } from './wire.js';
+import { assertSendable, encodeRequestReply, REPLY_ENVELOPE_BYTES, type EncodedData, type Messages } from './wire.js';
 import type { ConnectionStats } from './stats.js';
 import { sidTag } from './sid_tag.js';
 
@@ -80,7 +80,7 @@ export type PacketOutcome = { readonly ok: true; readonly seq: Seq } | { readonl
 export type ConnectionEvent =
   | {
     readonly type: 'request'; readonly rid: Rid; readonly ack: Seq | undefined;
-    readonly messages: readonly unknown[]; readonly token: RequestToken; readonly from: From<RequestOutcome>;
+    readonly messages: Messages; readonly token: RequestToken; readonly from: From<RequestOutcome>;
   }
   | { readonly type: 'terminate'; readonly rid: Rid; readonly ack: Seq | undefined; readonly from: From<RequestOutcome> }
   /** `data` was encoded (and checked against `maxResponseBytes`) by the caller: once for a broadcast. */

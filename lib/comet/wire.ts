@@ -4,6 +4,7 @@
  */
 import { asRid, asSeq, asSid, type Rid, type Seq, type Sid } from './ids.js';
 import { CometError, type WireErrorCode } from './errors.js';
+import { JsonText } from './json_text.js';
 
 /** Longest sid accepted on the wire. Real sids are ~22-36 chars; this only bounds junk input. */
 export const MAX_SID_LENGTH = 128;
@@ -18,8 +19,20 @@ export type RequestFrame = {
   readonly rid: Rid;
   readonly ack: Seq | undefined;
   /** Application data, untouched: never merge or spread these objects into your own. */
-  readonly messages: readonly unknown[];
+  readonly messages: Messages;
 };
+
+/**
+ * A request's messages: an array of values (a body something else parsed, such as Express's
+ * `express.json()`), or the array's JSON text as the server's own body reader leaves it, checked
+ * and not built (see lib/comet/json_text.ts). Either way `length` counts them.
+ */
+export type Messages = readonly unknown[] | JsonText;
+
+/** The messages as values: parsed now when they are still text. */
+export function messagesOf(messages: Messages): readonly unknown[] {
+  return messages instanceof JsonText ? messages.parse() as unknown[] : messages;
+}
 
 /** `{"type":"terminate", ...}`: end the session; pending packets come back with the reply. */
 export type TerminateFrame = {
@@ -86,6 +99,7 @@ const fail = (message: string): DecodeResult => ({ ok: false, code: 'bad_request
 function kind(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
+  if (value instanceof JsonText) return value.isArray ? 'an array' : 'an object';
   switch (typeof value) {
     case 'string':
       return 'a string';
@@ -166,11 +180,12 @@ function parseAddressed(obj: Fields): { readonly ok: true; readonly value: Addre
 function decodeRequest(obj: Fields): DecodeResult {
   const a = parseAddressed(obj);
   if (!a.ok) return fail(a.message);
-  let messages: readonly unknown[] = [];
+  let messages: Messages = [];
   if (Object.hasOwn(obj, 'messages')) {
     const value = obj['messages'];
-    if (!Array.isArray(value)) return fail(`messages must be an array, got ${kind(value)}`);
-    messages = value;
+    if (value instanceof JsonText && value.isArray) messages = value;
+    else if (Array.isArray(value)) messages = value;
+    else return fail(`messages must be an array, got ${kind(value)}`);
   }
   return { ok: true, frame: { type: 'request', ...a.value, messages } };
 }
@@ -184,7 +199,9 @@ function decodeTerminate(obj: Fields): DecodeResult {
 }
 
 /**
- * Decode one parsed JSON body into a frame of wire contract v1. Never throws; a wrong shape
+ * Decode one parsed JSON body into a frame of wire contract v1: a value JSON.parse made, or what
+ * the body reader's `lazy` parse made (its arrays and objects as {@link JsonText}; `messages` stays
+ * text in the frame). Never throws; a wrong shape
  * comes back as `{ ok: false, code: 'bad_request', message }` where the message names the field.
  * Unknown fields are ignored (room for later versions). A well-formed sid is not checked for
  * existence here: an unknown one is the session layer's `404 unknown_session`.
@@ -252,6 +269,13 @@ export function encodeErrorReply(reply: ErrorReply): string {
  *   `ERR_COMET_PACKET_TOO_LARGE` (too long for one response, or for a string at all).
  */
 export function assertSendable(data: unknown, maxResponseBytes = Infinity): EncodedData {
+  // A string's JSON is at least its length and two quotes: one too long for any response is
+  // refused by its length, never encoded. JSON.stringify would first flatten a string built by
+  // concatenation (a copy as large as the string), then write its JSON (a second one), all for a
+  // packet that is refused: memory the library must not spend on what the application pushed.
+  if (typeof data === 'string' && REPLY_ENVELOPE_BYTES + data.length + 2 + PACKET_OVERHEAD_BYTES > maxResponseBytes) {
+    throw tooLarge(maxResponseBytes);
+  }
   let json: string | undefined;
   try {
     json = JSON.stringify(data);

@@ -6,6 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import getRawBody from 'raw-body';
 import { parse as parseContentType } from 'content-type';
+import { parseShallow, scanJson, type ScanFailure } from '../comet/json_text.js';
 
 /** Default body limit of wire contract v1: 64 KiB. */
 export const DEFAULT_MAX_BODY_BYTES = 65_536;
@@ -23,6 +24,14 @@ export type ReadJsonBodyOptions = {
   readonly maxBytes: number;
   /** Deepest array/object nesting accepted; the top-level object is depth 1. */
   readonly maxDepth?: number;
+  /**
+   * Check the whole body but build only its top-level object: arrays and objects inside it stay
+   * as `JsonText` (lib/comet/json_text.ts), built when someone needs them; a top-level array is a
+   * JsonText itself. What the comet handler reads: a request's messages are built only when they
+   * are delivered, never for a request buffered ahead of a missing rid. Default false (the value
+   * JSON.parse makes).
+   */
+  readonly lazy?: boolean;
   /** Called once the headers pass every check (media type, declared length), just before the
    *  first body byte is read: where a `100 Continue` goes. */
   readonly beforeRead?: () => void;
@@ -76,31 +85,6 @@ function rawBodyErrorType(err: unknown): string | undefined {
   if (typeof err !== 'object' || err === null || !('type' in err)) return undefined;
   const type: unknown = err.type;
   return typeof type === 'string' ? type : undefined;
-}
-
-/**
- * Deepest array/object nesting in a text that JSON.parse has accepted. Working on the text
- * (rather than walking the value) needs no recursion and no allocation.
- */
-function jsonDepth(text: string): number {
-  let depth = 0;
-  let max = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c /* \ */) i++;
-      else if (c === 0x22 /* " */) inString = false;
-    } else if (c === 0x22) {
-      inString = true;
-    } else if (c === 0x5b /* [ */ || c === 0x7b /* { */) {
-      depth++;
-      if (depth > max) max = depth;
-    } else if (c === 0x5d /* ] */ || c === 0x7d /* } */) {
-      depth--;
-    }
-  }
-  return max;
 }
 
 /**
@@ -166,11 +150,11 @@ export function readJsonBodyThen(
           return req.destroyed ? done(undefined, failure('bad_json', 'request aborted before its body was complete')) : done(err);
       }
     }
-    done(undefined, parseJson(raw, maxDepth));
+    done(undefined, parseJson(raw, maxDepth, opts.lazy === true));
   });
 }
 
-function parseJson(raw: Buffer, maxDepth: number): ReadJsonBodyResult {
+function parseJson(raw: Buffer, maxDepth: number, lazy: boolean): ReadJsonBodyResult {
   if (raw.length === 0) return failure('bad_json', 'body is empty; send one JSON object');
   let text: string;
   try {
@@ -178,13 +162,20 @@ function parseJson(raw: Buffer, maxDepth: number): ReadJsonBodyResult {
   } catch {
     return failure('bad_json', 'body is not valid UTF-8');
   }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    // Some engines throw RangeError on deep nesting instead of parsing it.
-    return failure('bad_json', err instanceof RangeError ? 'JSON nested too deeply' : 'body is not valid JSON');
+  // Checked before anything is built: a body too deep, or not JSON, costs no objects.
+  if (lazy) {
+    const r = parseShallow(text, maxDepth);
+    return r.ok ? { ok: true, value: r.value } : refused(r.failure, maxDepth);
   }
-  if (jsonDepth(text) > maxDepth) return failure('bad_json', `JSON nested deeper than ${maxDepth} levels`);
-  return { ok: true, value };
+  const failed = scanJson(text, maxDepth);
+  return failed === undefined ? { ok: true, value: JSON.parse(text) as unknown } : refused(failed, maxDepth);
+}
+
+function refused(why: ScanFailure, maxDepth: number): Failure {
+  switch (why) {
+    case 'syntax':
+      return failure('bad_json', 'body is not valid JSON');
+    case 'depth':
+      return failure('bad_json', `JSON nested deeper than ${maxDepth} levels`);
+  }
 }

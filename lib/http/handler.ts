@@ -114,7 +114,8 @@ function serve(api: CometApi, opts: HandlerOptions, limits: ResponseLimits, req:
   }
   // `beforeRead` runs once the headers have passed every check that needs no body: a client
   // that sent `Expect: 100-continue` gets the 405/413/415 instead of a `100 Continue` first.
-  readJsonBodyThen(req, { maxBytes: opts.maxBodyBytes, beforeRead: () => continueIfExpected(req, res) }, (err, parsed) => {
+  // `lazy`: the messages stay text until their session delivers them (lib/comet/json_text.ts).
+  readJsonBodyThen(req, { maxBytes: opts.maxBodyBytes, lazy: true, beforeRead: () => continueIfExpected(req, res) }, (err, parsed) => {
     try {
       if (parsed === undefined) failed(err);
       else if (parsed.ok) answer(api, opts, limits, res, parsed.value)?.catch(failed);

@@ -3,7 +3,7 @@
  * `onMessage` push 4 x 150 MiB; the attacker then polls as a client would, re-sending the same rid
  * after each 5xx with a capped backoff, until the deadline.
  */
-import { codeOf, HUGE_PUSH_MESSAGE, messagesBody, pollBody, SETUP, sidOf } from '../bodies.js';
+import { codeOf, DEFAULT_PUSH_COUNT, DEFAULT_PUSH_MIB, HUGE_PUSH_MESSAGE, messagesBody, pollBody, SETUP, sidOf } from '../bodies.js';
 import { mib, tally, tallyText, type AttackCase, type AttackContext, type Outcome } from '../case.js';
 import { AttackError, post } from '../raw.js';
 
@@ -58,11 +58,14 @@ export const hugePush: AttackCase = {
         delay = Math.min(RETRY_CAP_MS, delay * 2);
       }
     }
+    // What the application itself allocates per message, outside the library's budgets: the
+    // fixture's defaults (the runner passes it no --push-* flag).
+    const appMiB = DEFAULT_PUSH_COUNT * DEFAULT_PUSH_MIB;
     return {
-      summary: `${tries} tries: ${tallyText(statuses)}; ${mib(received)} received; slowest answer ${(slowest / 1000).toFixed(1)} s`,
+      summary: `${tries} tries: ${tallyText(statuses)}; ${mib(received)} received; slowest answer ${(slowest / 1000).toFixed(1)} s; onMessage made ${DEFAULT_PUSH_COUNT} x ${DEFAULT_PUSH_MIB} MiB per try (${appMiB} MiB of its own, one string at a time), each refused at push`,
       sessions: 1,
       ownPass: null,
-      figures: { tries, received_bytes: received, slowest_answer_ms: slowest, answers: tallyText(statuses) },
+      figures: { tries, received_bytes: received, slowest_answer_ms: slowest, answers: tallyText(statuses), app_mib_per_try: appMiB, app_largest_mib: DEFAULT_PUSH_MIB },
     };
   },
 };
