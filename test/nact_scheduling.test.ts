@@ -305,3 +305,22 @@ void t.test("stopping the system stops our actors: a message to one after it is 
   t.equal(actorOf(child), undefined);
   t.equal(actorOf(parent), undefined);
 });
+
+void t.test('an actor sending itself messages from its handler: each once, in order, queued once', async (t) => {
+  const seen: number[] = [];
+  let ref: Ref<number> | undefined;
+  ref = spawnActor<undefined, number>(
+    system(t),
+    'self',
+    (st, m) => {
+      seen.push(m);
+      if (m < 200 && ref !== undefined) dispatch(ref, m + 1);
+      return st;
+    },
+    { initialState: undefined, onCrash: (_m, _e, ctx) => stopDecision(ctx) },
+  );
+  dispatch(ref, 0);
+  dispatch(ref, 1000);
+  for (let i = 0; i < 5; i++) await turn();
+  t.same(seen, [0, 1000, ...Array.from({ length: 200 }, (_, k) => k + 1)]);
+});

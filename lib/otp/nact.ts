@@ -135,7 +135,8 @@ function drain(): void {
       if (a === undefined) continue;
       a.queued = false;
       budget -= a.runSome(Math.min(ACTOR_MESSAGE_BUDGET, budget));
-      if (a.runnable) {
+      // Not if its own handler sent it a message: that queued it again already.
+      if (a.runnable && !a.queued) {
         a.queued = true;
         runQueue.push(a);
       }
