@@ -308,13 +308,12 @@ void t.test("stopping the system stops our actors: a message to one after it is 
 
 void t.test('an actor sending itself messages from its handler: each once, in order, queued once', async (t) => {
   const seen: number[] = [];
-  let ref: Ref<number> | undefined;
-  ref = spawnActor<undefined, number>(
+  const ref: Ref<number> = spawnActor<undefined, number>(
     system(t),
     'self',
     (st, m) => {
       seen.push(m);
-      if (m < 200 && ref !== undefined) dispatch(ref, m + 1);
+      if (m < 200) dispatch(ref, m + 1);
       return st;
     },
     { initialState: undefined, onCrash: (_m, _e, ctx) => stopDecision(ctx) },
