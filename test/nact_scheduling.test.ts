@@ -5,6 +5,7 @@
  * process still runs as nact runs it. This test reaches into nact (its spawn and its system map)
  * to compare: the one place outside lib/otp/nact.ts that does.
  */
+import { createHook } from 'node:async_hooks';
 import { createRequire } from 'node:module';
 import { createConnection, createServer, type Socket } from 'node:net';
 import t, { type Test } from 'tap';
@@ -322,4 +323,21 @@ void t.test('an actor sending itself messages from its handler: each once, in or
   dispatch(ref, 1000);
   for (let i = 0; i < 5; i++) await turn();
   t.same(seen, [0, 1000, ...Array.from({ length: 200 }, (_, k) => k + 1)]);
+});
+
+void t.test('the drain is a promise reaction, not a queueMicrotask (no AsyncResource per turn)', async (t) => {
+  const ref = counter(system(t), 'a');
+  let microtasks = 0;
+  const hook = createHook({
+    init(_id, type) {
+      if (type === 'Microtask') microtasks++;
+    },
+  }).enable();
+  t.teardown(() => hook.disable());
+  for (let k = 0; k < 10; k++) {
+    dispatch(ref, k);
+    await turn();
+  }
+  hook.disable();
+  t.equal(microtasks, 0);
 });
