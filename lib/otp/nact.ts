@@ -5,6 +5,12 @@
  *
  * Replies never use nact's implicit `sender` nor its `query`: a call carries its reply slot (a
  * proc_lib `From`) in the message, and the reply settles the caller's promise (see gen.ts).
+ *
+ * The actors comet-fsm spawns are `CometActor`s, a subclass of nact 7.6.2's own `Actor` (reached
+ * through `nact/lib/actor.js`; nact is pinned to that version): nact's refs, paths, children and
+ * supervision, with a scheduler of our own (a microtask drain under a reduction budget) and
+ * without nact's per-message context, path walk and `Immediate`. Other nact actors in the
+ * process are untouched. Why, and what it buys: docs/benchmarks.md.
  */
 import { createRequire } from 'node:module';
 import { inspect } from 'node:util';
