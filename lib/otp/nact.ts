@@ -5,7 +5,14 @@
  *
  * Replies never use nact's implicit `sender` nor its `query`: a call carries its reply slot (a
  * proc_lib `From`) in the message, and the reply settles the caller's promise (see gen.ts).
+ *
+ * The actors comet-fsm spawns are `CometActor`s, a subclass of nact 7.6.2's own `Actor` (reached
+ * through `nact/lib/actor.js`; nact is pinned to that version): nact's refs, paths, children and
+ * supervision, with a scheduler of our own (a microtask drain under a reduction budget) and
+ * without nact's per-message context, path walk and `Immediate`. Other nact actors in the
+ * process are untouched. Why, and what it buys: docs/benchmarks.md.
  */
+import { createRequire } from 'node:module';
 import { inspect } from 'node:util';
 import nact from 'nact';
 import type { Ref as NactRef, ActorSystemRef, SupervisionContext } from 'nact';
@@ -36,6 +43,10 @@ export function startSystem(name?: string): SystemRef {
 
 /** Stop a whole actor system. Supervisors should stop their own children first (see supervisor.ts). */
 export function stopSystem(system: SystemRef): void {
+  // nact's system stop only forgets the system (see CometActor's stop): our actors, reached
+  // through their refs, are stopped first.
+  const concrete = nactInternals?.findConcrete(system);
+  if (concrete !== undefined) stopOwnDescendants(concrete.children);
   nact.stop(system);
 }
 
@@ -46,8 +57,258 @@ export interface SpawnProps<S, M> {
 }
 
 /**
+ * The nact version whose `Actor` internals `CometActor` builds on. With any other version
+ * installed, comet-fsm spawns plain nact actors (nact's own scheduling: correct, slower).
+ */
+export const NACT_VERSION = '7.6.2';
+
+/**
+ * How many messages the actors' scheduler runs in one turn of the event loop before it yields
+ * to I/O (`setImmediate`): BEAM's reductions, one message being one reduction. Large enough that
+ * a broadcast to thousands of sessions runs in one turn, small enough that a flood or a
+ * ping-pong between actors cannot keep the event loop from reading sockets for long.
+ */
+export const TURN_MESSAGE_BUDGET = 4000;
+/** How many messages one actor runs before going to the back of the run queue (fairness). */
+export const ACTOR_MESSAGE_BUDGET = 64;
+
+// nact 7.6.2's internals that CometActor relies on (lib/actor.js, lib/system-map.js).
+interface NactMailbox {
+  push(item: unknown): number;
+  shift(): unknown;
+  readonly length: number;
+}
+interface NactActor {
+  parent: NactActor | undefined;
+  readonly name: string;
+  readonly system: unknown;
+  readonly reference: NactRef<unknown>;
+  readonly f: (state: unknown, msg: unknown) => unknown;
+  state: unknown;
+  stopped: boolean;
+  busy: boolean;
+  readonly mailbox: NactMailbox;
+  readonly shutdownPeriod: number | undefined;
+  children: Map<string, NactActor>;
+  childReferences: Map<string, NactRef<unknown>>;
+  assertNotStopped(): boolean;
+  handleFault(msg: unknown, sender: unknown, err: unknown): Promise<void>;
+  dispatch(msg: unknown, sender?: unknown): void;
+  processNext(): void;
+  stop(): void;
+  childSpawned(child: NactActor): void;
+  childStopped(child: NactActor): void;
+}
+interface NactActorProps {
+  readonly initialState: unknown;
+  readonly onCrash: unknown;
+  readonly afterStop: unknown;
+}
+type NactActorClass = new (parent: NactActor, name: string, system: unknown, f: (state: unknown, msg: unknown) => unknown, props: NactActorProps) => NactActor;
+
+const requireCjs = createRequire(import.meta.url);
+const nactInternals = ((): { Actor: NactActorClass; findConcrete: (ref: ParentRef | SystemRef) => NactActor | undefined } | undefined => {
+  try {
+    if ((requireCjs('nact/package.json') as { version?: string }).version !== NACT_VERSION) return undefined;
+    const { Actor } = requireCjs('nact/lib/actor.js') as { Actor: NactActorClass };
+    const systemMap = requireCjs('nact/lib/system-map.js') as { find(systemName: string, ref: unknown): NactActor | undefined };
+    return { Actor, findConcrete: (ref) => systemMap.find(systemNameOf(ref), ref) };
+  } catch {
+    return undefined;
+  }
+})();
+
+/** Where a ref of an actor comet-fsm spawned points at its actor; `undefined` once stopped. */
+const ACTOR = Symbol('comet-fsm.actor');
+type OwnRef = { [ACTOR]?: CometActorLike | undefined };
+interface CometActorLike {
+  dispatch(msg: unknown): void;
+  stop(): void;
+}
+
+/** The actors with messages to run, in order; `head` is the next one. */
+const runQueue: (CometActorLike & { runSome(n: number): number; queued: boolean; readonly runnable: boolean } | undefined)[] = [];
+let head = 0;
+/** 'micro': a drain is queued as a microtask; 'check': the budget ran out, the next drain is a setImmediate. */
+let turn: 'idle' | 'micro' | 'check' = 'idle';
+
+const SETTLED = Promise.resolve();
+
+function drain(): void {
+  let budget = TURN_MESSAGE_BUDGET;
+  try {
+    while (head < runQueue.length && budget > 0) {
+      const a = runQueue[head];
+      runQueue[head++] = undefined;
+      if (a === undefined) continue;
+      a.queued = false;
+      budget -= a.runSome(Math.min(ACTOR_MESSAGE_BUDGET, budget));
+      // Not if its own handler sent it a message: that queued it again already.
+      if (a.runnable && !a.queued) {
+        a.queued = true;
+        runQueue.push(a);
+      }
+    }
+  } finally {
+    // Also after a throw (a bug, not a crashing handler: those are caught), so nothing stalls.
+    if (head < runQueue.length) {
+      if (head > 1024) {
+        runQueue.splice(0, head);
+        head = 0;
+      }
+      turn = 'check';
+      setImmediate(drain);
+    } else {
+      runQueue.length = 0;
+      head = 0;
+      turn = 'idle';
+    }
+  }
+}
+
+const NO_CHILDREN: ReadonlyMap<string, never> = new Map<string, never>();
+
+/**
+ * A nact actor as comet-fsm runs it. Everything nact users see is nact's (the ref, the path, the
+ * place in its parent's children, supervision through `onCrash`, `stop`); what changes is how
+ * its messages are run, in ways the actors comet-fsm spawns never notice:
+ *
+ * - the mailbox runs from a microtask, under a shared budget (`TURN_MESSAGE_BUDGET`), not from
+ *   one `setImmediate` per message: a request read in the poll phase is handled before the
+ *   event loop moves on, so what it allocated dies young instead of surviving a scavenge;
+ * - the handler is called with `(state, msg)` only: no context object (and no copy of the
+ *   children Map) per message, since comet-fsm's handlers take none;
+ * - its children Map is made with its first child (a session has none; nact makes two);
+ * - a ref points at its actor, so a message does not walk the path from the system down.
+ */
+function defineCometActor(Actor: NactActorClass): new (parent: NactActor, name: string, f: (state: unknown, msg: unknown) => unknown, props: NactActorProps) => NactActor & CometActorLike {
+  class CometActor extends Actor {
+    queued = false;
+    kids: Map<string, NactActor> | undefined = undefined;
+
+    constructor(parent: NactActor, name: string, f: (state: unknown, msg: unknown) => unknown, props: NactActorProps) {
+      super(parent, name, parent.system, f, props);
+    }
+
+    get runnable(): boolean {
+      return !this.busy && !this.stopped && this.mailbox.length > 0;
+    }
+
+    override dispatch(msg: unknown): void {
+      // A stopped actor's ref no longer leads here; this is nact's assert, kept as a no-op.
+      if (this.stopped) return;
+      this.mailbox.push(msg);
+      if (!this.busy && !this.queued) this.#enqueue();
+    }
+
+    #enqueue(): void {
+      this.queued = true;
+      runQueue.push(this);
+      if (turn === 'idle') {
+        turn = 'micro';
+        // A reaction on a settled promise, not queueMicrotask: Node wraps each queueMicrotask
+        // callback in an AsyncResource and a bound function (about 700 bytes per request here).
+        void SETTLED.then(drain);
+      }
+    }
+
+    /** Run at most `n` messages; how many it ran. Stops early at a crash or a handler's promise. */
+    runSome(n: number): number {
+      const f = this.f;
+      let i = 0;
+      while (i < n && !this.busy && !this.stopped && this.mailbox.length > 0) {
+        const msg = this.mailbox.shift();
+        i++;
+        let next: unknown;
+        try {
+          next = f(this.state, msg);
+        } catch (err) {
+          this.#fault(msg, err);
+          break;
+        }
+        if (next instanceof Promise) {
+          this.busy = true;
+          next.then(
+            (state: unknown) => {
+              this.state = state;
+              this.processNext();
+            },
+            (err: unknown) => this.#fault(msg, err),
+          );
+          break;
+        }
+        this.state = next;
+      }
+      return i;
+    }
+
+    // As nact: busy until onCrash's decision has been carried out (resume and reset come back
+    // through processNext; stop leaves it busy and stopped).
+    #fault(msg: unknown, err: unknown): void {
+      this.busy = true;
+      void this.handleFault(msg, undefined, err);
+    }
+
+    /** nact's "take the next message", called after a handler's promise and by resume/reset. */
+    override processNext(): void {
+      if (this.stopped) return;
+      this.busy = false;
+      if (this.mailbox.length > 0 && !this.queued) this.#enqueue();
+    }
+
+    override stop(): void {
+      if (this.stopped) return;
+      const kids = this.kids;
+      super.stop();
+      (this.reference as OwnRef)[ACTOR] = undefined;
+      // nact 7.6.2 means to stop the children here, but its stop looks each child up by the
+      // concrete actor rather than its ref and finds none: they are only cut off from the path.
+      // Ours are reached through their refs, so they are stopped for real.
+      if (kids !== undefined) stopOwnDescendants(kids);
+    }
+
+    override childSpawned(child: NactActor): void {
+      (this.kids ??= new Map()).set(child.name, child);
+    }
+
+    override childStopped(child: NactActor): void {
+      this.kids?.delete(child.name);
+    }
+  }
+  // nact's constructor assigns `children` and `childReferences` a fresh Map each; on our
+  // prototype these are accessors, so the assignments are dropped and the Map is made with the
+  // first child (childReferences, read only when nact builds a crash or stop context, derived).
+  Object.defineProperties(CometActor.prototype, {
+    children: {
+      get(this: CometActor) {
+        return this.kids ?? NO_CHILDREN;
+      },
+      set() {},
+    },
+    childReferences: {
+      get(this: CometActor) {
+        const kids = this.kids;
+        return kids === undefined ? NO_CHILDREN : new Map([...kids].map(([k, v]) => [k, v.reference]));
+      },
+      set() {},
+    },
+  });
+  return CometActor;
+}
+
+const CometActor = nactInternals && defineCometActor(nactInternals.Actor);
+
+/** Stop every actor of ours among `children` and, below plain nact actors, their descendants. */
+function stopOwnDescendants(children: ReadonlyMap<string, NactActor>): void {
+  for (const child of [...children.values()]) {
+    if (CometActor !== undefined && child instanceof CometActor) child.stop();
+    else stopOwnDescendants(child.children);
+  }
+}
+
+/**
  * Spawn a stateful actor. The behaviour is nact's: `(state, msg) => nextState`, one message at a time;
- * a thrown error or rejected promise goes to `onCrash`.
+ * a thrown error or rejected promise goes to `onCrash`. The handler gets no nact context.
  */
 export function spawnActor<S, M>(
   parent: ParentRef,
@@ -57,11 +318,18 @@ export function spawnActor<S, M>(
 ): Ref<M> {
   // Passed through as given (pass shared functions): every wrapper here would cost each actor a
   // closure, and so does nact's default afterStop.
-  return nact.spawn<ParentRef, typeof handle>(parent, handle, name, {
+  const nactProps = {
     initialState: props.initialState,
     onCrash: props.onCrash as (msg: M | undefined, err: Error | undefined, ctx: CrashContext) => symbol | Promise<symbol>,
     afterStop: noop,
-  });
+  };
+  if (CometActor === undefined || nactInternals === undefined) return nact.spawn<ParentRef, typeof handle>(parent, handle, name, nactProps);
+  // nact's spawn (systemMap.applyOrThrowIfStopped), with our parent found through its ref.
+  const p = ACTOR in parent ? (parent as OwnRef)[ACTOR] : nactInternals.findConcrete(parent);
+  if (p === undefined) throw new Error('Actor has stopped or never even existed');
+  const actor = new CometActor(p as NactActor, name, handle as (state: unknown, msg: unknown) => unknown, nactProps);
+  Object.defineProperty(actor.reference, ACTOR, { value: actor, writable: true, enumerable: false, configurable: true });
+  return actor.reference;
 }
 
 const noop = (): void => {};
@@ -74,12 +342,17 @@ const dispatchFrom = nact.dispatch as <M>(ref: Ref<M>, msg: M, sender: typeof NO
 
 /** Put a message in an actor's mailbox. A message to a stopped actor is dropped, as in Erlang. */
 export function dispatch<M>(ref: Ref<M>, msg: M): void {
-  dispatchFrom(ref, msg, NOBODY);
+  const own = (ref as OwnRef)[ACTOR];
+  if (own !== undefined) own.dispatch(msg);
+  else if (!(ACTOR in ref)) dispatchFrom(ref, msg, NOBODY);
+  // else: one of ours, stopped: dropped, as nact drops a message to a stopped actor.
 }
 
 /** Stop an actor at once: nothing more is taken from its mailbox. */
 export function stopActor(ref: Ref<unknown>): void {
-  nact.stop(ref);
+  const own = (ref as OwnRef)[ACTOR];
+  if (own !== undefined) own.stop();
+  else if (!(ACTOR in ref)) nact.stop(ref);
 }
 
 /** The actor whose handler threw: nact's crash context carries it as `self`, untyped. */
