@@ -125,7 +125,11 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv, def
   };
   const cors = parseCors(get('cors'));
   // No pino `pid` in the base: proc_lib's reports carry the actor's pid under that key.
-  const logger = pino({ level: env.LOG_LEVEL ?? 'info', base: { os_pid: process.pid } });
+  // Synchronous writes: pino's default stdout stream writes asynchronously and, on
+  // process.exit, flushes its buffer while an earlier write may still be in flight, so the line
+  // that says why the process exits could come out before lines logged earlier. The servers log
+  // little (repeats are aggregated), so a write(2) per line costs nothing that matters.
+  const logger = pino({ level: env.LOG_LEVEL ?? 'info', base: { os_pid: process.pid } }, pino.destination({ dest: 1, sync: true }));
   const options: CometServerOptions = {
     logger,
     ...(cors === undefined ? {} : { cors }),
