@@ -4,23 +4,13 @@
 // without it the test is skipped with a loud reason, except in CI (process.env.CI) where it fails.
 import t from 'tap';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
+import { CHROMIUM, launchBrowser } from './fixtures/browser.js';
 import { projectRoot, startChatServer } from '../examples/chat/server.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const root = projectRoot();
 const outputDir = join(root, 'test-output', 'browser');
 
@@ -37,14 +27,7 @@ if (missing) {
     const chat = await startChatServer({ assets: { pageDir: join(root, 'examples', 'chat'), bundleDir } });
     t.teardown(() => chat.close());
 
-    const userDataDir = mkdtempSync(join(tmpdir(), 'comet-browser-'));
-    t.teardown(() => rmSync(userDataDir, { recursive: true, force: true }));
-    const context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ARGS,
-    });
-    t.teardown(() => context.close());
+    const context = await launchBrowser(t, 'comet-browser-');
     const pageErrors: string[] = [];
     const open = async (): Promise<Page> => {
       const page = await context.newPage();
@@ -123,10 +106,7 @@ if (missing) {
     await promisify(execFile)(process.execPath, [join(root, 'scripts', 'build-client.mjs'), bundleDir], { cwd: root });
     const chat = await startChatServer({ assets: { pageDir: join(root, 'examples', 'chat'), bundleDir } });
     t.teardown(() => chat.close());
-    const userDataDir = mkdtempSync(join(tmpdir(), 'comet-browser-'));
-    t.teardown(() => rmSync(userDataDir, { recursive: true, force: true }));
-    const context = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: ARGS });
-    t.teardown(() => context.close());
+    const context = await launchBrowser(t, 'comet-browser-');
     const pageErrors: string[] = [];
     const open = async (nick: string): Promise<Page> => {
       const page = await context.newPage();
@@ -209,10 +189,7 @@ if (missing) {
     // A short dietimer, so a page cut off for two seconds loses its session.
     const chat = await startChatServer({ assets: { pageDir: join(root, 'examples', 'chat'), bundleDir }, inactivity: 1000 });
     t.teardown(() => chat.close());
-    const userDataDir = mkdtempSync(join(tmpdir(), 'comet-browser-'));
-    t.teardown(() => rmSync(userDataDir, { recursive: true, force: true }));
-    const context = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: ARGS });
-    t.teardown(() => context.close());
+    const context = await launchBrowser(t, 'comet-browser-');
     const page = await context.newPage();
     const pageErrors: string[] = [];
     page.on('pageerror', (e) => pageErrors.push(e.message));

@@ -6,17 +6,15 @@
 import t from 'tap';
 import { sidTag } from '../lib/comet/sid_tag.js';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
+import { CHROMIUM, launchBrowser } from './fixtures/browser.js';
 import { projectRoot, startChatServer } from '../examples/chat/server.js';
 import { startNode } from './fixtures/cluster.js';
 import { RedisServer, requireRedis } from './fixtures/redis.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const root = projectRoot();
 const outputDir = join(root, 'test-output', 'browser');
 
@@ -34,10 +32,7 @@ if (!existsSync(CHROMIUM)) {
       observer: { bundleDir, tickMs: 250 },
     });
     t.teardown(() => chat.close());
-    const userDataDir = mkdtempSync(join(tmpdir(), 'comet-observer-'));
-    t.teardown(() => rmSync(userDataDir, { recursive: true, force: true }));
-    const context = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: ARGS });
-    t.teardown(() => context.close());
+    const context = await launchBrowser(t, 'comet-observer-');
     const pageErrors: string[] = [];
     const newPage = async (): Promise<Page> => {
       const page = await context.newPage();
@@ -96,10 +91,7 @@ if (!existsSync(CHROMIUM)) {
     const b = await startNode(t, redis.url, 'b');
     const aId = a.comet.cluster?.node ?? '';
     const bId = b.comet.cluster?.node ?? '';
-    const userDataDir = mkdtempSync(join(tmpdir(), 'comet-observer-'));
-    t.teardown(() => rmSync(userDataDir, { recursive: true, force: true }));
-    const context = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: ARGS });
-    t.teardown(() => context.close());
+    const context = await launchBrowser(t, 'comet-observer-');
     const page = await context.newPage();
     const pageErrors: string[] = [];
     page.on('pageerror', (e) => pageErrors.push(e.message));

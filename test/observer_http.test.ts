@@ -26,6 +26,16 @@ function node(tree: NodeView, path: string): NodeView | undefined {
   return undefined;
 }
 
+/** An observer page's feed, as the page opens it: every packet it gets, in order. */
+async function openFeed(tt: Tap, base: string): Promise<FeedPacket[]> {
+  const feed = new CometClient(`${base}/observer/comet`, { retryBaseMs: 10 });
+  tt.teardown(() => feed.close());
+  const packets: FeedPacket[] = [];
+  feed.on('message', ({ data }) => packets.push(data as FeedPacket));
+  await feed.connect();
+  return packets;
+}
+
 const json = (body: unknown): RequestInit => ({ method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
 const until = async (what: string, ok: () => boolean | Promise<boolean>, ms = 5000): Promise<void> => {
   const end = Date.now() + ms;
@@ -121,11 +131,7 @@ void t.test('crash session_ids (kill): the feed shows restarts 0 -> 1, the exit 
   const logged: unknown[] = [];
   const logger = { debug() {}, info() {}, error() {}, warn: (o: unknown) => logged.push(o), child() { return logger; } };
   const { base } = await server(t, { observer: { tickMs: 50 }, logger });
-  const feed = new CometClient(`${base}/observer/comet`, { retryBaseMs: 10 });
-  t.teardown(() => feed.close());
-  const packets: FeedPacket[] = [];
-  feed.on('message', ({ data }) => packets.push(data as FeedPacket));
-  await feed.connect();
+  const packets = await openFeed(t, base);
   const lastTree = (): NodeView | undefined => packets.filter((p) => p.type === 'tree').at(-1)?.tree;
   await until('a tree', () => lastTree() !== undefined);
   t.equal(packets[0]?.type, 'hello', 'the feed says hello first');
@@ -150,11 +156,7 @@ void t.test('a session shows in its state; crashing it from its row ends it; a w
   const user = new CometClient(`${base}/comet`, { retryBaseMs: 10 });
   t.teardown(() => user.close());
   const sid = await user.connect();
-  const feed = new CometClient(`${base}/observer/comet`, { retryBaseMs: 10 });
-  t.teardown(() => feed.close());
-  const packets: FeedPacket[] = [];
-  feed.on('message', ({ data }) => packets.push(data as FeedPacket));
-  await feed.connect();
+  const packets = await openFeed(t, base);
   const rows = () => packets.flatMap((p) => (p.type === 'sessions' ? p.upsert : []));
   await until('the user in have_request', () => rows().some((r) => r.tag === sidTag(sid) && r.state === 'have_request'));
   t.notOk(JSON.stringify(packets).includes(sid), 'the full sid is never on the feed');
@@ -172,11 +174,7 @@ void t.test('a session shows in its state; crashing it from its row ends it; a w
 void t.test('a session killed from its row (no terminate) leaves the table: the counts drop, its row goes', async (t) => {
   const { base, comet } = await server(t, { observer: { tickMs: 50 } });
   const sid = (await (await fetch(`${base}/comet`, json({ type: 'setup' }))).json() as { sid: Sid }).sid;
-  const feed = new CometClient(`${base}/observer/comet`, { retryBaseMs: 10 });
-  t.teardown(() => feed.close());
-  const packets: FeedPacket[] = [];
-  feed.on('message', ({ data }) => packets.push(data as FeedPacket));
-  await feed.connect();
+  const packets = await openFeed(t, base);
   const rows = () => packets.flatMap((p) => (p.type === 'sessions' ? p.upsert : []));
   await until('the session on the page', () => rows().some((r) => r.tag === sidTag(sid)));
   const key = rows().find((r) => r.tag === sidTag(sid))?.key ?? '';
@@ -212,11 +210,7 @@ void t.test('suspend session_ids (sys:suspend): the tree shows it suspended, a s
 void t.test('a crash storm on comet_sup exceeds its intensity: the tree gives up', async (t) => {
   let fatal: unknown;
   const { base } = await server(t, { observer: { tickMs: 50 }, onFatal: (r) => { fatal = r; } });
-  const feed = new CometClient(`${base}/observer/comet`, { retryBaseMs: 10 });
-  t.teardown(() => feed.close());
-  const packets: FeedPacket[] = [];
-  feed.on('message', ({ data }) => packets.push(data as FeedPacket));
-  await feed.connect();
+  const packets = await openFeed(t, base);
   const bad = await fetch(`${base}/observer/api/storm`, json({ path: 'comet_sup/connection_sup' }));
   t.equal(bad.status, 409, 'a simple_one_for_one supervisor cannot storm');
   const res = await fetch(`${base}/observer/api/storm`, json({ path: 'comet_sup' }));

@@ -144,18 +144,7 @@ export class Feed {
   #sessions(sid: string, v: Viewer): void {
     const page = sessionPage(this.#deps.sources, v.page, v.query, this.#bytes);
     v.sids = page.sids;
-    const upsert = [];
-    const seen = new Set<string>();
-    for (const row of page.rows) {
-      seen.add(row.key);
-      const json = JSON.stringify(row);
-      if (v.rows.get(row.key) !== json) {
-        v.rows.set(row.key, json);
-        upsert.push(row);
-      }
-    }
-    const remove = [...v.rows.keys()].filter((k) => !seen.has(k));
-    for (const k of remove) v.rows.delete(k);
+    const { upsert, remove } = diffRows(v.rows, page.rows, (r) => r.key);
     const keys = page.rows.map((r) => r.key);
     const order = `${page.total}|${page.page}|${v.query}|${keys.join(',')}`;
     const orderChanged = order !== v.order;
@@ -170,18 +159,7 @@ export class Feed {
   /** The cluster's rows that changed since this page's last packet, and the nodes that left the list. */
   #cluster(sid: string, v: Viewer, c: ClusterView): void {
     const head = JSON.stringify([c.node, c.leaseMs, c.redis]);
-    const upsert = [];
-    const seen = new Set<string>();
-    for (const row of c.nodes) {
-      seen.add(row.node);
-      const json = JSON.stringify(row);
-      if (v.clusterRows.get(row.node) !== json) {
-        v.clusterRows.set(row.node, json);
-        upsert.push(row);
-      }
-    }
-    const remove = [...v.clusterRows.keys()].filter((k) => !seen.has(k));
-    for (const k of remove) v.clusterRows.delete(k);
+    const { upsert, remove } = diffRows(v.clusterRows, c.nodes, (r) => r.node);
     if (head === v.clusterHead && upsert.length === 0 && remove.length === 0) return;
     // A page started over (its packets were refused) may hold rows this one does not list.
     const full = v.clusterHead === undefined;
@@ -221,3 +199,24 @@ function isView(data: unknown): data is FeedRequest {
 }
 
 export { OBSERVER_PAGE_SIZE };
+
+/**
+ * The rows that changed since `sent` (each row's JSON by key, as last sent to one page) and the
+ * keys no longer listed; `sent` is brought up to date. What makes every update incremental.
+ */
+function diffRows<R>(sent: Map<string, string>, rows: readonly R[], keyOf: (row: R) => string): { upsert: R[]; remove: string[] } {
+  const upsert: R[] = [];
+  const seen = new Set<string>();
+  for (const row of rows) {
+    const key = keyOf(row);
+    seen.add(key);
+    const json = JSON.stringify(row);
+    if (sent.get(key) !== json) {
+      sent.set(key, json);
+      upsert.push(row);
+    }
+  }
+  const remove = [...sent.keys()].filter((k) => !seen.has(k));
+  for (const k of remove) sent.delete(k);
+  return { upsert, remove };
+}
