@@ -2,7 +2,7 @@ import t from 'tap';
 import type { IncomingMessage } from 'node:http';
 import { PassThrough } from 'node:stream';
 import { once } from 'node:events';
-import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_JSON_DEPTH, readJsonBody, type ReadJsonBodyResult } from '../lib/http/body.js';
+import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_JSON_DEPTH, EAGER_PARSE_MAX_BYTES, readJsonBody, type ReadJsonBodyResult } from '../lib/http/body.js';
 import { sendError, sendJson } from '../lib/http/respond.js';
 import { chunk, head, LAST_CHUNK, RawConnection, startServer, type Teardown } from './fixtures/wire-http.js';
 
@@ -321,4 +321,30 @@ void t.test('invalid limits are a programming error (rejects with RangeError)', 
   for (const opts of [{ maxBytes: NaN }, { maxBytes: -1 }, { maxBytes: 1.5 }, { maxBytes: 10, maxDepth: 0 }, { maxBytes: 10, maxDepth: Infinity }]) {
     await t.rejects(readJsonBody(stream, opts), RangeError, JSON.stringify(opts));
   }
+});
+
+/** Read `text` as a request body from a stream (no server needed). */
+async function readText(text: string, opts: { lazy?: boolean; maxDepth?: number } = {}): Promise<ReadJsonBodyResult> {
+  const stream = Object.assign(new PassThrough(), { headers: { 'content-type': 'application/json' } }) as unknown as IncomingMessage;
+  const p = readJsonBody(stream, { maxBytes: DEFAULT_MAX_BODY_BYTES, ...opts });
+  (stream as unknown as PassThrough).end(text);
+  return p;
+}
+
+void t.test('small_bodies_eager: JSON.parse builds a body up to EAGER_PARSE_MAX_BYTES whole, the depth bound still holds', async (t) => {
+  const small = await readText('{"messages":[[1]]}', { lazy: true });
+  t.ok(small.ok && Array.isArray((small.value as { messages: unknown }).messages), 'a small body is built whole, also when lazy');
+  const big = JSON.stringify({ messages: Array.from({ length: EAGER_PARSE_MAX_BYTES / 4 }, () => [1]) });
+  const large = await readText(big, { lazy: true });
+  t.ok(large.ok && !Array.isArray((large.value as { messages: unknown }).messages), 'a larger one is built only at the top');
+
+  // Just past twice the bound in characters, and deeper than the bound: refused like the scan refuses.
+  const deep = `{"pad":"${'x'.repeat(2 * DEFAULT_MAX_JSON_DEPTH)}","m":${'['.repeat(DEFAULT_MAX_JSON_DEPTH)}${']'.repeat(DEFAULT_MAX_JSON_DEPTH)}}`;
+  t.ok(deep.length < EAGER_PARSE_MAX_BYTES);
+  t.match(await readText(deep, { lazy: true }), { ok: false, code: 'bad_json', message: /nested deeper than 64/ });
+  t.match(await readText(deep), { ok: false, code: 'bad_json', message: /nested deeper than 64/ });
+  // Brackets inside strings, escaped quotes included, are not nesting.
+  const quoted = `{"s":"\\"${'['.repeat(3 * DEFAULT_MAX_JSON_DEPTH)}\\\\","t":[[["ok"]]]}`;
+  t.match(await readText(quoted, { lazy: true }), { ok: true, value: { t: [[['ok']]] } });
+  t.match(await readText('{"a":1,}', { lazy: true }), { ok: false, code: 'bad_json', message: /not valid JSON/ });
 });
