@@ -21,9 +21,9 @@ export const DEFAULT_MAX_JSON_DEPTH = 64;
 
 /**
  * Bodies up to this many bytes are parsed whole by JSON.parse, also when `lazy` asks that only
- * the top-level object be built: most requests a client sends are smaller (an echo request is about 130 bytes), and what so small
- * a body can build is bounded and short-lived. Larger bodies are checked by a scan first, and
- * with `lazy` built only at the top (lib/comet/json_text.ts).
+ * the top-level object be built: most requests a client sends are smaller (an echo request is
+ * about 130 bytes), and what so small a body can build is bounded and short-lived. Larger bodies
+ * are checked by a scan first, and with `lazy` built only at the top (lib/comet/json_text.ts).
  */
 export const EAGER_PARSE_MAX_BYTES = 4096;
 
