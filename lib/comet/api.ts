@@ -7,11 +7,12 @@
  */
 import type { Clock } from '../otp/clock.js';
 import type { ParentRef } from '../otp/nact.js';
+import type { From } from '../otp/proc_lib.js';
 import { clientKey, type ClientLimits } from './client_limits.js';
 import { sessionIdServer, startConnection } from './comet_sup.js';
 import { DEFAULT_MAX_RESPONSE_BYTES, type ConnectionEvent, type PacketOutcome, type RequestOutcome } from './connection.js';
 import { CometError, HTTP_STATUS, isCometError, isWireErrorCode, type WireErrorCode } from './errors.js';
-import { newRequestToken, type Rid, type Seq, type Sid } from './ids.js';
+import { newRequestToken, type RequestToken, type Rid, type Seq, type Sid } from './ids.js';
 import * as sessionIds from './session_ids.js';
 import type { SessionRouter } from './session_router.js';
 import type { SessionTable } from './sessions.js';
@@ -146,7 +147,9 @@ export function createCometApi(deps: CometApiDeps): CometApi {
   }
 
   // Not async (nor are handleJson and router.call): while a poll is held, an async frame here
-  // would stay alive in every session, beside the HTTP handler's.
+  // would stay alive in every session, beside the HTTP handler's. What the callbacks below keep
+  // (the sid, the token, the rid, the unwatch) is all a held poll keeps of this call: the frame
+  // itself goes into the event (`makeEvent`), out of their scope.
   function handleRequest(sid: Sid, request: RequestFrame | TerminateFrame, socket: SocketWatch): Promise<ApiReply> {
     const token = newRequestToken();
     // The post's {active, once}: the only thing the socket can still tell us is that it closed.
@@ -154,13 +157,7 @@ export function createCometApi(deps: CometApiDeps): CometApi {
       ? socket.onClosed(() => router.cast(sid, { type: 'request_gone', token }))
       : undefined;
     const rid = request.rid;
-    return router.call<RequestOutcome>(
-      sid,
-      (from) => request.type === 'request'
-        ? { type: 'request', rid, ack: request.ack, messages: request.messages, token, from }
-        : { type: 'terminate', rid, ack: request.ack, from },
-      wait + REPLY_MARGIN_MS,
-    ).then(
+    return router.call<RequestOutcome>(sid, makeEvent(request, token), wait + REPLY_MARGIN_MS).then(
       (outcome) => {
         unwatch?.();
         return toReply(outcome, rid);
@@ -205,6 +202,15 @@ export function createCometApi(deps: CometApiDeps): CometApi {
   }
 
   return { handleJson, handleSetup, handleRequest, handlePacket, broadcast };
+}
+
+/** The event a request frame becomes, given its reply slot: built in a scope of its own, so the
+ *  frame is not kept alive by the callbacks that wait for the answer. */
+function makeEvent(request: RequestFrame | TerminateFrame, token: RequestToken): (from: From<RequestOutcome>) => ConnectionEvent {
+  const { rid, ack } = request;
+  if (request.type === 'terminate') return (from) => ({ type: 'terminate', rid, ack, from });
+  const messages = request.messages;
+  return (from) => ({ type: 'request', rid, ack, messages, token, from });
 }
 
 function toReply(outcome: RequestOutcome, rid: Rid): ApiReply {

@@ -410,8 +410,9 @@ export class Process<S, M> {
   exitReason: ExitReason | undefined;
   /** `process_flag(trap_exit, _)`: exit signals arrive as messages instead of ending the process. */
   trapExit = false;
-  /** Monitors and calls in flight, told of the exit. */
-  #watchers: Set<Watcher> | undefined;
+  /** Monitors and calls in flight, told of the exit: the one watcher itself while there is only
+   *  one (a session with its held poll's call, the common case), a Set once there are more. */
+  #watchers: Watcher | Set<Watcher> | undefined;
   /** Processes spawned under this one's actor: nact stops their actors with ours, so we must
    *  also end them as processes (OTP's link from parent to child). */
   children: Set<Process<unknown, unknown>> | undefined;
@@ -479,11 +480,22 @@ export class Process<S, M> {
   }
 
   watch(w: Watcher): void {
-    (this.#watchers ??= new Set()).add(w);
+    const ws = this.#watchers;
+    if (ws === undefined) this.#watchers = w;
+    else if (ws instanceof Set) ws.add(w);
+    else if (ws !== w) this.#watchers = new Set([ws, w]);
   }
 
   unwatch(w: Watcher): boolean {
-    return this.#watchers?.delete(w) ?? false;
+    const ws = this.#watchers;
+    if (ws === w) {
+      this.#watchers = undefined;
+      return true;
+    }
+    if (!(ws instanceof Set) || !ws.delete(w)) return false;
+    // Back to nothing once empty: an idle process keeps no empty Set (about 150 bytes).
+    if (ws.size === 0) this.#watchers = undefined;
+    return true;
   }
 
   addLink(other: Process<unknown, unknown>): void {
@@ -838,7 +850,8 @@ export class Process<S, M> {
       }
       const watchers = this.#watchers;
       this.#watchers = undefined;
-      if (watchers) for (const w of watchers) this.#tell(() => w.down(reason));
+      if (watchers instanceof Set) for (const w of watchers) this.#tell(() => w.down(reason));
+      else if (watchers) this.#tell(() => watchers.down(reason));
       if (!starting && !isNormalExit(reason) && reason !== 'killed') {
         this.#ctx.logger.debug({ pid: shown, reason: describe(reason) }, `${this.#core.label} exited`);
       }
