@@ -197,6 +197,30 @@ void t.test('monitors', (t) => {
     t.ok(logger.entries.some((e) => e.level === 'error' && /exit listener threw/.test(e.msg ?? '')));
   });
 
+  // A process keeps its one watcher (a session's held call) without a Set, and a Set once it has
+  // more: whatever the order of monitors, demonitors and calls, each live one is told once and a
+  // removed one never.
+  void t.test('watchers_one_then_many: monitors and a call added and removed in any order', QUICK, async (t) => {
+    const { pid } = await startCounter(t);
+    const seen: string[] = [];
+    const m1 = proc.monitor(pid, () => seen.push('m1'));
+    const m2 = proc.monitor(pid, () => seen.push('m2'));
+    t.equal(proc.demonitor(m1), true, 'the first of two');
+    t.equal(proc.demonitor(m1), false, 'already removed');
+    t.equal(proc.demonitor(m2), true, 'the last one');
+    const m3 = proc.monitor(pid, () => seen.push('m3'));
+    const held = proc.call(pid, (from: From<number>): Msg => ({ t: 'hold', from }), 5000);
+    await settle();
+    t.equal(proc.demonitor(m3), true, 'a monitor beside a call');
+    proc.monitor(pid, () => seen.push('m4'));
+    const m5 = proc.monitor(pid, () => seen.push('m5'));
+    t.equal(proc.demonitor(m5), true);
+    proc.send(pid, { t: 'stop', reason: 'done' });
+    const err = await rejectionOf(held);
+    t.match(err, { code: 'ERR_OTP_EXIT' }, 'the call in flight is told');
+    t.same(seen, ['m4'], 'only the live monitor fires, once');
+  });
+
   // OTP's proc_lib: an init that fails is an exit like any other, so the monitors set during init
   // get their DOWN; a monitor whose callback throws must neither keep start() from settling nor
   // keep the other monitors from firing. Raced against a real timer: the bug was a start that
