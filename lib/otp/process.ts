@@ -284,8 +284,8 @@ class ProcessCtx<M> implements ProcessContext<M> {
   }
 
   startTimer(ms: number, msg: M): TimerRef {
-    const pid = this.self;
-    return this.#timers.start(ms, (ref) => dispatch(pid, { kind: 'timeout', ref, msg }));
+    // The timer carries this context and its message: a shared callback, no closure per timer.
+    return this.#timers.start(ms, deliverTimeout, { ctx: this as ProcessCtx<unknown>, msg });
   }
 
   cancelTimer(ref: TimerRef): number | false {
@@ -314,6 +314,14 @@ class ProcessCtx<M> implements ProcessContext<M> {
   exit(pid: Pid<never> | Pid<unknown>, reason: ExitReason): void {
     exitSignal(pid, reason, this.self);
   }
+}
+
+function deliverTimeout(ref: TimerRef, t: { readonly ctx: ProcessCtx<unknown>; readonly msg: unknown }): void {
+  dispatch(t.ctx.self, { kind: 'timeout', ref, msg: t.msg });
+}
+
+function deliverRecvTimeout(ref: TimerRef, pid: Pid<unknown>): void {
+  dispatch(pid, { kind: 'recv_timeout', ref });
 }
 
 /**
@@ -675,8 +683,7 @@ export class Process<S, M> {
   #armRecvTimeout(ms: number): void {
     this.#cancelRecvTimeout();
     if (!(ms < MAX_TIMER_MS)) return; // Infinity: OTP's infinity, no timeout
-    const pid = this.#pid;
-    this.#recvTimer = this.#timers.start(ms, (ref) => dispatch(pid, { kind: 'recv_timeout', ref }));
+    this.#recvTimer = this.#timers.start(ms, deliverRecvTimeout, this.#pid as Pid<unknown>);
   }
 
   #cancelRecvTimeout(): void {
