@@ -373,6 +373,30 @@ void t.test('shutdown', (t) => {
 });
 
 void t.test('call', (t) => {
+  // callWith: the call an HTTP request makes, its waiter told once of whichever comes first.
+  void t.test('callWith: the reply, the exit, the timeout or noproc, each told once to the waiter', QUICK, async (t) => {
+    const told: string[] = [];
+    const waiter = (name: string): proc.CallWaiter<number> => ({
+      resolved: (v) => told.push(`${name}:ok:${v}`),
+      rejected: (err) => told.push(`${name}:${err.code}`),
+    });
+    const { pid } = await startCounter(t);
+    proc.send(pid, { t: 'add', n: 7 });
+    proc.callWith(pid, (from: From<number>): Msg => ({ t: 'get', from }), 1000, waiter('get'));
+    proc.callWith(pid, (from: From<number>): Msg => ({ t: 'hold', from }), 1000, waiter('held'));
+    proc.callWith(pid, (from: From<number>): Msg => ({ t: 'hold', from }), 0, waiter('timeout'));
+    await settle();
+    await new Promise((r) => setTimeout(r, 5));
+    t.same(told, ['get:ok:7', 'timeout:ERR_OTP_TIMEOUT'], 'a reply, and a timeout');
+    proc.send(pid, { t: 'stop', reason: 'done' });
+    await settle();
+    t.same(told.slice(2), ['held:ERR_OTP_EXIT'], 'the held one is told of the exit, once');
+    proc.callWith(pid, (from: From<number>): Msg => ({ t: 'get', from }), 1000, waiter('dead'));
+    t.same(told.slice(3), ['dead:ERR_OTP_NOPROC'], 'noproc at once, before callWith returns');
+    await new Promise((r) => setTimeout(r, 5));
+    t.equal(told.length, 4, 'nothing told twice');
+  });
+
   void t.test('timeout 0 is an ERR_OTP_TIMEOUT, not a bare error', QUICK, async (t) => {
     const { pid } = await startCounter(t);
     const err = await rejectionOf(proc.call(pid, (from: From<number>): Msg => ({ t: 'hold', from }), 0));

@@ -14,7 +14,7 @@ import { DEFAULT_MAX_RESPONSE_BYTES, type ConnectionEvent, type PacketOutcome, t
 import { CometError, HTTP_STATUS, isCometError, isWireErrorCode, type WireErrorCode } from './errors.js';
 import { newRequestToken, type RequestToken, type Rid, type Seq, type Sid } from './ids.js';
 import * as sessionIds from './session_ids.js';
-import type { SessionRouter } from './session_router.js';
+import { sessionError, type SessionCallWaiter, type SessionRouter } from './session_router.js';
 import type { SessionTable } from './sessions.js';
 import { assertSendable, decodeFrame, type ErrorReply, type RequestFrame, type RequestReply, type SetupReply, type TerminateFrame } from './wire.js';
 
@@ -80,8 +80,23 @@ export interface CometApiDeps {
   readonly clientLimits?: ClientLimits;
 }
 
+/** What waits for {@link CometApi.handleJsonWith}'s reply. */
+export interface ReplyWaiter {
+  /** The reply to write. */
+  replied(reply: ApiReply): void;
+  /** A bug, never the client's doing: answer 503. */
+  failed(err: unknown): void;
+}
+
 export interface CometApi {
   handleJson(body: unknown, socket: SocketWatch): Promise<ApiReply>;
+  /**
+   * {@link handleJson} with the reply told to `waiter` (in a microtask at the earliest, never
+   * before this returns) instead of returned as a promise: what the HTTP handler uses, so that a
+   * held poll keeps one small object alive rather than a chain of promises. Optional: the handler
+   * falls back to `handleJson` for an API made by other means.
+   */
+  handleJsonWith?(body: unknown, socket: SocketWatch, waiter: ReplyWaiter): void;
   /** Open a session for the client at `peer` (absent: no per-client limit applies). */
   handleSetup(peer?: string): Promise<ApiReply>;
   handleRequest(sid: Sid, request: RequestFrame | TerminateFrame, socket: SocketWatch): Promise<ApiReply>;
@@ -164,8 +179,7 @@ export function createCometApi(deps: CometApiDeps): CometApi {
       },
       (err: unknown) => {
         unwatch?.();
-        // Only a wire code goes on the wire: an ERR_COMET_* code is a bug here, not the client's.
-        return isCometError(err) && isWireErrorCode(err.code) ? error(err.code, err.message) : error('overloaded', 'the session did not answer in time');
+        return callError(err);
       },
     );
   }
@@ -181,6 +195,34 @@ export function createCometApi(deps: CometApiDeps): CometApi {
       case 'request':
       case 'terminate':
         return handleRequest(frame.sid, frame, socket);
+    }
+  }
+
+  function handleJsonWith(body: unknown, socket: SocketWatch, waiter: ReplyWaiter): void {
+    const decoded = decodeFrame(body);
+    if (!decoded.ok) {
+      later(new Settled(waiter, error(decoded.code, decoded.message)));
+      return;
+    }
+    const frame = decoded.frame;
+    switch (frame.type) {
+      case 'setup':
+        handleSetup(socket.peer).then((r) => waiter.replied(r), (e: unknown) => waiter.failed(e));
+        return;
+      case 'request':
+      case 'terminate': {
+        if (router.callWith === undefined) {
+          handleRequest(frame.sid, frame, socket).then((r) => waiter.replied(r), (e: unknown) => waiter.failed(e));
+          return;
+        }
+        const sid = frame.sid;
+        const token = newRequestToken();
+        const unwatch = frame.type === 'request'
+          ? socket.onClosed(() => router.cast(sid, { type: 'request_gone', token }))
+          : undefined;
+        router.callWith(sid, makeEvent(frame, token), wait + REPLY_MARGIN_MS, new RequestCall(frame.rid, unwatch, waiter));
+        return;
+      }
     }
   }
 
@@ -201,7 +243,73 @@ export function createCometApi(deps: CometApiDeps): CometApi {
     return n;
   }
 
-  return { handleJson, handleSetup, handleRequest, handlePacket, broadcast };
+  return { handleJson, handleJsonWith, handleSetup, handleRequest, handlePacket, broadcast };
+}
+
+/** Something to run in the next microtask: a reply to hand to its waiter. */
+interface Deferred {
+  run(): void;
+}
+
+// One queue and one microtask for every reply told in a turn: the FSM tells its caller from
+// inside its handler (`reply`), and the HTTP side must write only once that handler is done, as
+// it did when a promise carried the reply; a closure or a promise per reply is what this saves.
+let queue: Deferred[] = [];
+
+function later(d: Deferred): void {
+  if (queue.push(d) === 1) queueMicrotask(drain);
+}
+
+function drain(): void {
+  const q = queue;
+  queue = [];
+  for (const d of q) {
+    try {
+      d.run();
+    } catch (err) {
+      // A waiter's bug must not keep the others from their replies; it still surfaces.
+      queueMicrotask(() => {
+        throw err;
+      });
+    }
+  }
+}
+
+/** A reply known at once (a frame that does not decode), told in a microtask as any other. */
+class Settled implements Deferred {
+  constructor(readonly waiter: ReplyWaiter, readonly reply: ApiReply) {}
+
+  run(): void {
+    this.waiter.replied(this.reply);
+  }
+}
+
+/**
+ * One request frame's call to its session, from the HTTP side's waiter to the FSM's reply: all a
+ * held poll keeps of the API (its rid, its socket watch, its waiter). Told by the router once,
+ * then tells the waiter in the next microtask.
+ */
+class RequestCall implements SessionCallWaiter<RequestOutcome>, Deferred {
+  #outcome: RequestOutcome | undefined = undefined;
+  #error: unknown = undefined;
+
+  constructor(readonly rid: Rid, readonly unwatch: (() => void) | undefined, readonly waiter: ReplyWaiter) {}
+
+  resolved(outcome: RequestOutcome): void {
+    this.#outcome = outcome;
+    later(this);
+  }
+
+  rejected(err: unknown): void {
+    this.#error = err;
+    later(this);
+  }
+
+  run(): void {
+    this.unwatch?.();
+    const outcome = this.#outcome;
+    this.waiter.replied(outcome !== undefined ? toReply(outcome, this.rid) : callError(sessionError(this.#error)));
+  }
 }
 
 /** The event a request frame becomes, given its reply slot: built in a scope of its own, so the
@@ -223,6 +331,12 @@ function toReply(outcome: RequestOutcome, rid: Rid): ApiReply {
       // Nobody reads this: the socket is already closed.
       return { status: 200, body: { rid, packets: [] } };
   }
+}
+
+/** The reply to a request whose call failed. Only a wire code goes on the wire: an ERR_COMET_*
+ *  code is a bug here, not the client's. */
+function callError(err: unknown): ApiReply {
+  return isCometError(err) && isWireErrorCode(err.code) ? error(err.code, err.message) : error('overloaded', 'the session did not answer in time');
 }
 
 function error(code: WireErrorCode, message: string): ApiReply {

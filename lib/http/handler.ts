@@ -8,7 +8,7 @@
  * as its body has been read (Node >= 16), so it says nothing about the client; the response's does.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { CometApi, SocketWatch } from '../comet/api.js';
+import type { ApiReply, CometApi, ReplyWaiter, SocketWatch } from '../comet/api.js';
 import { systemClock, type Clock, type TimerHandle } from '../otp/clock.js';
 import type { Logger } from '../otp/logger.js';
 import { readJsonBodyThen } from './body.js';
@@ -77,6 +77,7 @@ export function createHandler(api: CometApi, opts: HandlerOptions): CometHandler
     clock: opts.clock ?? systemClock,
     inFlight: opts.inFlight ?? new HeldPolls(),
     trustProxy: opts.trustProxy === true,
+    logger: opts.logger,
   };
   return (req, res, next) => {
     if (pathnameOf(requestUrl(req)) !== opts.path) {
@@ -87,14 +88,14 @@ export function createHandler(api: CometApi, opts: HandlerOptions): CometHandler
     try {
       serve(api, opts, limits, req, res);
     } catch (err) {
-      failed(opts, res, err);
+      internalError(opts.logger, res, err);
     }
   };
 }
 
 /** Only a bug gets here; the client gets a plain 503 and no stack trace. */
-function failed(opts: HandlerOptions, res: ServerResponse, err: unknown): void {
-  opts.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'comet handler failed');
+function internalError(logger: Logger, res: ServerResponse, err: unknown): void {
+  logger.error({ err: err instanceof Error ? err.message : String(err) }, 'comet handler failed');
   sendError(res, 'overloaded', 'internal error');
 }
 
@@ -120,11 +121,11 @@ function serve(api: CometApi, opts: HandlerOptions, limits: ResponseLimits, req:
   // that sent `Expect: 100-continue` gets the 405/413/415 instead of a `100 Continue` first.
   readJsonBodyThen(req, { maxBytes: opts.maxBodyBytes, beforeRead: () => continueIfExpected(req, res) }, (err, parsed) => {
     try {
-      if (parsed === undefined) failed(opts, res, err);
+      if (parsed === undefined) internalError(opts.logger, res, err);
       else if (parsed.ok) answer(api, opts, limits, res, parsed.value);
       else sendError(res, parsed.code, parsed.message);
     } catch (e) {
-      failed(opts, res, e);
+      internalError(opts.logger, res, e);
     }
   });
 }
@@ -151,6 +152,7 @@ interface ResponseLimits {
   /** The requests with a sid in flight, by sid (an entry only while there is one). */
   readonly inFlight: HeldPolls;
   readonly trustProxy: boolean;
+  readonly logger: Logger;
 }
 
 const EXCHANGE = Symbol('comet.exchange');
@@ -169,7 +171,7 @@ function onResponseClose(this: ExchangeResponse): void {
  * ended by one 'close' listener. One object per request rather than a closure per concern: a held
  * poll keeps it alive for up to `wait`, in every session.
  */
-class Exchange implements SocketWatch, InFlightRequest {
+class Exchange implements SocketWatch, InFlightRequest, ReplyWaiter {
   readonly res: ExchangeResponse;
   readonly #limits: ResponseLimits;
   /** The sid it counts under in `inFlight` (none for a setup). */
@@ -206,6 +208,27 @@ class Exchange implements SocketWatch, InFlightRequest {
     return () => {
       if (this.#onGone === cb) this.#onGone = undefined;
     };
+  }
+
+  /** The reply: written, then bounded by the write timeout until flushed. */
+  replied(reply: ApiReply): void {
+    this.answered();
+    const res = this.res;
+    try {
+      if (!('json' in reply)) {
+        const retryAfter = 'retryAfter' in reply ? reply.retryAfter : undefined;
+        sendJson(res, reply.status, reply.body, retryAfter === undefined ? undefined : { 'Retry-After': String(retryAfter) });
+        this.written(undefined);
+      } else this.written(sendJsonText(res, reply.status, reply.json) ? reply.written() : undefined);
+    } catch (err) {
+      internalError(this.#limits.logger, res, err);
+    }
+  }
+
+  /** A bug on the way: a plain 503. */
+  failed(err: unknown): void {
+    this.answered();
+    internalError(this.#limits.logger, this.res, err);
   }
 
   /** The session answered (or the call failed): it no longer waits. */
@@ -276,25 +299,12 @@ function answer(api: CometApi, opts: HandlerOptions, limits: ResponseLimits, res
     return;
   }
   const ex = new Exchange(res, limits, sid);
-  // Both outcomes handled here, so no `.catch` promise waits beside a held poll.
-  void api.handleJson(body, ex).then(
-    (reply) => {
-      ex.answered();
-      try {
-        if (!('json' in reply)) {
-          const retryAfter = 'retryAfter' in reply ? reply.retryAfter : undefined;
-          sendJson(res, reply.status, reply.body, retryAfter === undefined ? undefined : { 'Retry-After': String(retryAfter) });
-          ex.written(undefined);
-        } else ex.written(sendJsonText(res, reply.status, reply.json) ? reply.written() : undefined);
-      } catch (err) {
-        failed(opts, res, err);
-      }
-    },
-    (err: unknown) => {
-      ex.answered();
-      failed(opts, res, err);
-    },
-  );
+  if (api.handleJsonWith !== undefined) {
+    api.handleJsonWith(body, ex, ex);
+    return;
+  }
+  // An API made by other means: the same, through its promise.
+  void api.handleJson(body, ex).then((reply) => ex.replied(reply), (err: unknown) => ex.failed(err));
 }
 
 /**

@@ -127,6 +127,14 @@ export function syncSendEvent<E, R>(fsm: FsmRef<E>, make: (from: From<R>) => E, 
   return proc.call(fsm, make, timeoutMs);
 }
 
+/**
+ * {@link syncSendEvent} with a waiter instead of a promise (proc_lib's `callWith`): told once,
+ * synchronously, of the reply or the error; `ERR_OTP_NOPROC` before this returns.
+ */
+export function syncSendEventWith<E, R>(fsm: FsmRef<E>, make: (from: From<R>) => E, timeoutMs: number, waiter: proc.CallWaiter<R>): void {
+  proc.callWith(fsm, make, timeoutMs, waiter);
+}
+
 /** `gen_fsm:reply/2`. */
 export const reply = proc.reply;
 
