@@ -198,6 +198,20 @@ const echo = async (rig: Rig, c: Extract<CaseSpec, { kind: 'echo' }>, f: Record<
   if (r.roundTrips === 0) throw new Error('no echo came back');
 };
 
+/** Run `c` with `rig` (its server already started), writing its figures into `figures`. */
+export const measureCase = async (rig: Rig, c: CaseSpec, figures: Record<string, number>): Promise<void> => {
+  switch (c.kind) {
+    case 'idle':
+      return idle(rig, c, figures);
+    case 'fanout-closed':
+      return fanoutClosed(rig, c, figures);
+    case 'fanout-open':
+      return fanoutOpen(rig, c, figures);
+    case 'echo':
+      return echo(rig, c, figures);
+  }
+};
+
 /** Run `c` against a fresh process of `spec`, and always kill what it started. */
 export const runCase = async (c: CaseSpec, spec: ServerSpec, ctx: CaseContext): Promise<CaseResult> => {
   const figures: Record<string, number> = {};
@@ -209,20 +223,7 @@ export const runCase = async (c: CaseSpec, spec: ServerSpec, ctx: CaseContext): 
   }
   const rig = new Rig(server, ctx);
   try {
-    switch (c.kind) {
-      case 'idle':
-        await idle(rig, c, figures);
-        break;
-      case 'fanout-closed':
-        await fanoutClosed(rig, c, figures);
-        break;
-      case 'fanout-open':
-        await fanoutOpen(rig, c, figures);
-        break;
-      case 'echo':
-        await echo(rig, c, figures);
-        break;
-    }
+    await measureCase(rig, c, figures);
     return { answered: true, figures, ...(rig.firstError === '' ? {} : { note: `a session setup failed: ${rig.firstError}` }) };
   } catch (e) {
     return { answered: false, figures, error: e instanceof Error ? e.message : String(e) };

@@ -50,11 +50,17 @@ export const waitHeld = async (admin: AdminClient, held: number, timeoutMs: numb
 
 export const ms = (us: number): number => us / 1000;
 
+/** What a case starts when its measured window opens and stops when it closes, writing its figures. */
+export interface CaseMeters {
+  start(): void;
+  stop(f: Record<string, number>): void;
+}
+
 /**
  * Server, load and machine CPU over one measured window. `other_cpu_pct` is what processes that
  * are not ours took meanwhile (other jobs on a shared machine): a run where it is high is noise.
  */
-export class Meters {
+export class Meters implements CaseMeters {
   readonly #server: CpuMeter;
   // The orchestrator sends the broadcasts: it is part of the load.
   readonly #load: CpuMeter;
@@ -178,7 +184,7 @@ export class Rig {
   }
 
   /** CPU meters of the server, the load (workers + orchestrator) and the whole machine. */
-  meters(): Meters {
+  meters(): CaseMeters {
     return new Meters(this.server.pid, [process.pid, ...this.workers.map((w) => w.pid)]);
   }
 

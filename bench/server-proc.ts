@@ -25,7 +25,8 @@ export interface RunningServer {
   readonly spec: ServerSpec;
   readonly pid: number;
   readonly port: number;
-  readonly child: ChildProcess;
+  /** null when the server runs inside this process (bench/per-request.ts): nothing to kill. */
+  readonly child: ChildProcess | null;
 }
 
 /** How long a server may take to print "listening" (ms). */
@@ -112,7 +113,7 @@ export const startServer = (spec: ServerSpec, port: number, core: number | null)
 };
 
 /** The environment every server gets: the port, loopback, and room for the 19,000-session case. */
-const serverEnv = (port: number): NodeJS.ProcessEnv => ({
+export const serverEnv = (port: number): NodeJS.ProcessEnv => ({
   ...process.env,
   PORT: String(port),
   HOST,
@@ -124,4 +125,4 @@ const serverEnv = (port: number): NodeJS.ProcessEnv => ({
 });
 
 /** Kill a server by PID and wait for it to exit. */
-export const stopServer = (s: RunningServer): Promise<void> => killChild(s.child);
+export const stopServer = (s: RunningServer): Promise<void> => (s.child === null ? Promise.resolve() : killChild(s.child));
