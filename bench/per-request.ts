@@ -8,10 +8,13 @@
  * by the same code as `npm run bench` (`measureCase`). Over each case's measured window (after its
  * warm-up) it reads:
  *
- * - CPU µs per HTTP request: `process.cpuUsage()` (every thread: GC helpers included);
+ * - CPU µs per HTTP request: `process.cpuUsage()` (every thread: GC helpers included), and the
+ *   system (kernel) part of it;
  * - GC µs per request: `PerformanceObserver('gc')` durations;
  * - socket writes per request: calls of `net.Socket`'s `_writev` and `_write` (one `writev` or
  *   `write` syscall each, unless the kernel takes a partial write);
+ * - sleeps per request: voluntary context switches of the server (getrusage, every thread) and
+ *   of the load workers' main threads (/proc/PID/status): each is a wake-up someone paid for;
  * - with `--alloc`, in a round of its own: bytes allocated per request, from V8's sampling heap
  *   profiler with the objects scavenges and mark-compacts collected included.
  *
@@ -29,6 +32,7 @@ import { Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { adminRoutes } from '../bin/admin.js';
 import { loadConfig } from '../bin/server_config.js';
@@ -133,14 +137,18 @@ class PerRequestMeters implements CaseMeters {
   #writev = 0;
   #write = 0;
   #cpu: NodeJS.CpuUsage = process.cpuUsage();
+  #switches = 0;
+  #loadWakeups = 0;
   #t0 = 0;
+  readonly #loadPids: () => readonly number[];
   readonly #profile: Session | null;
   #profiling: Promise<unknown> = Promise.resolve();
   /** Resolves once the allocation profile of the window was read (bytes), or at once without one. */
   allocated: Promise<number> = Promise.resolve(NaN);
 
-  constructor(profile: Session | null) {
+  constructor(profile: Session | null, loadPids: () => readonly number[]) {
     this.#profile = profile;
+    this.#loadPids = loadPids;
   }
 
   start(): void {
@@ -149,6 +157,8 @@ class PerRequestMeters implements CaseMeters {
     this.#writev = writevCalls;
     this.#write = writeCalls;
     this.#t0 = performance.now();
+    this.#switches = process.resourceUsage().voluntaryContextSwitches;
+    this.#loadWakeups = sleepsOf(this.#loadPids());
     this.#cpu = process.cpuUsage();
     if (this.#profile !== null) {
       this.#profiling = this.#profile.post('HeapProfiler.startSampling', {
@@ -165,6 +175,11 @@ class PerRequestMeters implements CaseMeters {
     f.requests = requests - this.#req;
     f.requests_per_s = (requests - this.#req) / ((performance.now() - this.#t0) / 1000);
     f.cpu_us_per_req = (cpu.user + cpu.system) / n;
+    f.sys_us_per_req = cpu.system / n;
+    // How often the server, and the load workers, went to sleep waiting (each sleep is a wake-up
+    // later, which the side that wakes it pays for in its write or its epoll_wait).
+    f.server_sleeps_per_req = (process.resourceUsage().voluntaryContextSwitches - this.#switches) / n;
+    f.load_sleeps_per_req = (sleepsOf(this.#loadPids()) - this.#loadWakeups) / n;
     f.gc_us_per_req = ((gcMs - this.#gc) * 1000) / n;
     f.writev_per_req = (writevCalls - this.#writev) / n;
     f.write_per_req = (writeCalls - this.#write) / n;
@@ -185,6 +200,20 @@ class PerRequestMeters implements CaseMeters {
   }
 }
 
+/** Voluntary context switches (sleeps) of these processes, all their threads. */
+const sleepsOf = (pids: readonly number[]): number => {
+  let n = 0;
+  for (const pid of pids) {
+    try {
+      const m = /voluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      n += Number(m?.[1] ?? 0);
+    } catch {
+      // Gone: counts nothing.
+    }
+  }
+  return n;
+};
+
 /** A Rig on the in-process server whose case meters are the per-request ones. */
 class PerRequestRig extends Rig {
   readonly meter: PerRequestMeters;
@@ -193,7 +222,7 @@ class PerRequestRig extends Rig {
       { spec: { name: 'comet-fsm', argv: [], protocol: 'v1', path: '/comet' }, pid: process.pid, port, child: null },
       { serverCore: null, loadCore: null, workerScript: join(here, 'loadgen', 'worker.js'), addressSeed: seed },
     );
-    this.meter = new PerRequestMeters(profile);
+    this.meter = new PerRequestMeters(profile, () => this.workers.map((w) => w.pid));
   }
 
   override meters(): CaseMeters {
@@ -221,9 +250,12 @@ const round = async (c: CaseSpec, seed: number, profile: Session | null): Promis
 
 const FIGURES = [
   ['cpu_us_per_req', 'CPU µs / request'],
+  ['sys_us_per_req', 'of which system (kernel) µs'],
   ['gc_us_per_req', 'GC µs / request'],
   ['writev_per_req', 'writev / request'],
   ['write_per_req', 'write / request'],
+  ['server_sleeps_per_req', 'server sleeps / request'],
+  ['load_sleeps_per_req', 'load worker sleeps / request'],
   ['bytes_per_req', 'bytes allocated / request'],
   ['requests_per_s', 'requests/s (load-dependent)'],
 ] as const;
