@@ -24,7 +24,7 @@
  * deliveries, nothing per echo request.
  *
  *   npm run bench:per-request -- [--cases echo-200,fanout-closed-2k] [--rounds 3]
- *     [--warmup 2800] [--duration 2500] [--alloc] [--json]
+ *     [--warmup 2800] [--duration 2500] [--alloc] [--json] [--server-core 1 --load-core 0]
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Session } from 'node:inspector/promises';
@@ -40,6 +40,7 @@ import { createCometServer, type CometServer } from '../lib/index.js';
 import { FULL_CASES, measureCase, type CaseSpec } from './cases.js';
 import { median } from './report.js';
 import { Rig, type CaseMeters } from './rig.js';
+import { pinProcess } from './proc.js';
 import { HOST, serverEnv } from './server-proc.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -55,6 +56,8 @@ const { values } = parseArgs({
     duration: { type: 'string', default: '2500' },
     alloc: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
+    'server-core': { type: 'string' },
+    'load-core': { type: 'string' },
   },
 });
 const int = (s: string, name: string, min: number, max: number): number => {
@@ -65,6 +68,10 @@ const int = (s: string, name: string, min: number, max: number): number => {
 const rounds = int(values.rounds, 'rounds', 1, 50);
 const warmupMs = int(values.warmup, 'warmup', 0, 60_000);
 const durationMs = int(values.duration, 'duration', 200, 60_000);
+// As `npm run bench` pins them: this process (the server) alone on one core, the load on another.
+const serverCore = values['server-core'] === undefined ? null : int(values['server-core'], 'server-core', 0, 1023);
+const loadCore = values['load-core'] === undefined ? null : int(values['load-core'], 'load-core', 0, 1023);
+if (serverCore !== null && !pinProcess(process.pid, serverCore)) throw new Error(`could not pin this process to core ${serverCore} (taskset)`);
 
 /** The named case of the full suite with this meter's warm-up and window. */
 const caseNamed = (name: string): CaseSpec => {
@@ -220,7 +227,7 @@ class PerRequestRig extends Rig {
   constructor(port: number, seed: number, profile: Session | null) {
     super(
       { spec: { name: 'comet-fsm', argv: [], protocol: 'v1', path: '/comet' }, pid: process.pid, port, child: null },
-      { serverCore: null, loadCore: null, workerScript: join(here, 'loadgen', 'worker.js'), addressSeed: seed },
+      { serverCore, loadCore, workerScript: join(here, 'loadgen', 'worker.js'), addressSeed: seed },
     );
     this.meter = new PerRequestMeters(profile, () => this.workers.map((w) => w.pid));
   }
