@@ -80,12 +80,23 @@ export interface CometApiDeps {
   readonly clientLimits?: ClientLimits;
 }
 
+/** Told that a request's socket closed before its reply was written (`{tcp_closed, Socket}`). */
+export interface SocketClosedListener {
+  socketClosed(): void;
+}
+
 /** What waits for {@link CometApi.handleJsonWith}'s reply. */
 export interface ReplyWaiter {
   /** The reply to write. */
   replied(reply: ApiReply): void;
   /** A bug, never the client's doing: answer 503. */
   failed(err: unknown): void;
+  /**
+   * Optional, for a waiter that is also the request's socket watch (the HTTP handler's): tell
+   * `listener` if the socket closes before the reply, until `replied` or `failed` is called (the
+   * watch ends there by itself). Without it, `socket.onClosed` is used, with its closures.
+   */
+  watchSocket?(listener: SocketClosedListener): void;
 }
 
 export interface CometApi {
@@ -217,10 +228,13 @@ export function createCometApi(deps: CometApiDeps): CometApi {
         }
         const sid = frame.sid;
         const token = newRequestToken();
-        const unwatch = frame.type === 'request'
-          ? socket.onClosed(() => router.cast(sid, { type: 'request_gone', token }))
-          : undefined;
-        router.callWith(sid, makeEvent(frame, token), wait + REPLY_MARGIN_MS, new RequestCall(frame.rid, unwatch, waiter));
+        const call = new RequestCall(router, sid, frame.rid, token, waiter);
+        // The post's {active, once}: the only thing the socket can still tell us is that it closed.
+        if (frame.type === 'request') {
+          if (waiter.watchSocket !== undefined) waiter.watchSocket(call);
+          else call.unwatch = socket.onClosed(() => call.socketClosed());
+        }
+        router.callWith(sid, makeEvent(frame, token), wait + REPLY_MARGIN_MS, call);
         return;
       }
     }
@@ -289,11 +303,24 @@ class Settled implements Deferred {
  * held poll keeps of the API (its rid, its socket watch, its waiter). Told by the router once,
  * then tells the waiter in the next microtask.
  */
-class RequestCall implements SessionCallWaiter<RequestOutcome>, Deferred {
+class RequestCall implements SessionCallWaiter<RequestOutcome>, Deferred, SocketClosedListener {
   #outcome: RequestOutcome | undefined = undefined;
   #error: unknown = undefined;
+  /** Stops a `socket.onClosed` watch; none when the waiter watches the socket itself. */
+  unwatch: (() => void) | undefined = undefined;
 
-  constructor(readonly rid: Rid, readonly unwatch: (() => void) | undefined, readonly waiter: ReplyWaiter) {}
+  constructor(
+    readonly router: SessionRouter,
+    readonly sid: Sid,
+    readonly rid: Rid,
+    readonly token: RequestToken,
+    readonly waiter: ReplyWaiter,
+  ) {}
+
+  /** The socket closed while the request waits: the FSM lets the held request go. */
+  socketClosed(): void {
+    this.router.cast(this.sid, { type: 'request_gone', token: this.token });
+  }
 
   resolved(outcome: RequestOutcome): void {
     this.#outcome = outcome;

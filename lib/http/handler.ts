@@ -8,7 +8,7 @@
  * as its body has been read (Node >= 16), so it says nothing about the client; the response's does.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ApiReply, CometApi, ReplyWaiter, SocketWatch } from '../comet/api.js';
+import type { ApiReply, CometApi, ReplyWaiter, SocketClosedListener, SocketWatch } from '../comet/api.js';
 import { systemClock, type Clock, type TimerHandle } from '../otp/clock.js';
 import type { Logger } from '../otp/logger.js';
 import { readJsonBodyThen } from './body.js';
@@ -177,7 +177,8 @@ class Exchange implements SocketWatch, InFlightRequest, ReplyWaiter {
   /** The sid it counts under in `inFlight` (none for a setup). */
   readonly #sid: string | undefined;
   awaitingReply = true;
-  #onGone: (() => void) | undefined = undefined;
+  /** Told if the socket closes before the reply is written (the FSM's watch). */
+  #onGone: SocketClosedListener | undefined = undefined;
   #release: (() => void) | undefined = undefined;
   #timer: TimerHandle | undefined = undefined;
 
@@ -198,20 +199,27 @@ class Exchange implements SocketWatch, InFlightRequest, ReplyWaiter {
   }
 
   onClosed(cb: () => void): () => void {
+    const listener: SocketClosedListener = { socketClosed: cb };
+    this.watchSocket(listener);
+    return () => {
+      if (this.#onGone === listener) this.#onGone = undefined;
+    };
+  }
+
+  /** The API's own watch: no closure, and it ends when the reply (or the failure) arrives. */
+  watchSocket(listener: SocketClosedListener): void {
     const res = this.res;
     if (res.destroyed && !res.writableFinished) {
       // Already gone: tell the FSM after the request event it is about to receive.
-      queueMicrotask(cb);
-      return noop;
+      queueMicrotask(() => listener.socketClosed());
+      return;
     }
-    this.#onGone = cb;
-    return () => {
-      if (this.#onGone === cb) this.#onGone = undefined;
-    };
+    this.#onGone = listener;
   }
 
   /** The reply: written, then bounded by the write timeout until flushed. */
   replied(reply: ApiReply): void {
+    this.#onGone = undefined; // the reply is here: the socket's end no longer concerns the FSM
     this.answered();
     const res = this.res;
     try {
@@ -227,6 +235,7 @@ class Exchange implements SocketWatch, InFlightRequest, ReplyWaiter {
 
   /** A bug on the way: a plain 503. */
   failed(err: unknown): void {
+    this.#onGone = undefined;
     this.answered();
     internalError(this.#limits.logger, this.res, err);
   }
@@ -265,7 +274,7 @@ class Exchange implements SocketWatch, InFlightRequest, ReplyWaiter {
     res[EXCHANGE] = undefined;
     const onGone = this.#onGone;
     this.#onGone = undefined;
-    if (onGone !== undefined && !res.writableFinished) onGone();
+    if (onGone !== undefined && !res.writableFinished) onGone.socketClosed();
     const release = this.#release;
     this.#release = undefined;
     release?.();
@@ -278,7 +287,6 @@ class Exchange implements SocketWatch, InFlightRequest, ReplyWaiter {
   }
 }
 
-const noop = (): void => {};
 
 /** The sid a body names, if it names one: what its request counts under. */
 function sidOf(body: unknown): string | undefined {
