@@ -287,7 +287,6 @@ class Exchange implements SocketWatch, InFlightRequest, ReplyWaiter {
   }
 }
 
-
 /** The sid a body names, if it names one: what its request counts under. */
 function sidOf(body: unknown): string | undefined {
   return typeof body === 'object' && body !== null && 'sid' in body && typeof body.sid === 'string' ? body.sid : undefined;
