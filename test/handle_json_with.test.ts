@@ -108,3 +108,30 @@ void t.test('a router without callWith: the same reply, through its promise', as
   t.equal(w.reply?.status, 200);
   t.ok(log.indexOf('unwatched') < log.indexOf('replied 200'), 'the watch let go first');
 });
+
+void t.test('a waiter that watches the socket itself: told the listener, which casts request_gone with the token', async (t) => {
+  const log: string[] = [];
+  const casts: unknown[] = [];
+  let sent: unknown;
+  const router = routerAnswering(() => ({ outcome: packets('{"rid":1,"packets":[]}') }), log);
+  const a = api(t, {
+    ...router,
+    callWith: (sid, make, ms, waiter) => {
+      sent = make({} as never);
+      void sid;
+      void ms;
+      void waiter; // held: never answered in this test
+    },
+    cast: (_sid, ev) => {
+      casts.push(ev);
+      return true;
+    },
+  });
+  let listener: { socketClosed(): void } | undefined;
+  const w = { ...waiter(log), watchSocket: (l: { socketClosed(): void }) => { listener = l; } };
+  a.handleJsonWith?.(REQUEST, socket(log), w);
+  t.notOk(log.includes('watching'), 'socket.onClosed is not used');
+  t.ok(listener, 'the waiter got the listener');
+  listener?.socketClosed();
+  t.same(casts, [{ type: 'request_gone', token: (sent as { token: unknown }).token }], 'the FSM is told, with the held request\'s token');
+});
