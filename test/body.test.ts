@@ -133,6 +133,10 @@ void t.test('maxDepth option', async (t) => {
   const r = await post(port, '{"a":[[1]]}', 'application/json');
   t.equal(r.status, 400);
   t.match(r.json.message, /nested deeper than 2/);
+  // The shortest text one level too deep (2 brackets a level) is still scanned and refused; a
+  // text of at most 2 * maxDepth characters cannot be too deep and skips the scan.
+  t.equal((await post(port, '[[[]]]', 'application/json')).status, 400, 'depth 3 in 6 characters refused');
+  t.equal((await post(port, '[[]]', 'application/json')).status, 200, 'depth 2 in 4 characters accepted');
 });
 
 void t.test('size limit with Content-Length', async (t) => {

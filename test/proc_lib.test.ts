@@ -197,6 +197,30 @@ void t.test('monitors', (t) => {
     t.ok(logger.entries.some((e) => e.level === 'error' && /exit listener threw/.test(e.msg ?? '')));
   });
 
+  // A process keeps its one watcher (a session's held call) without a Set, and a Set once it has
+  // more: whatever the order of monitors, demonitors and calls, each live one is told once and a
+  // removed one never.
+  void t.test('watchers_one_then_many: monitors and a call added and removed in any order', QUICK, async (t) => {
+    const { pid } = await startCounter(t);
+    const seen: string[] = [];
+    const m1 = proc.monitor(pid, () => seen.push('m1'));
+    const m2 = proc.monitor(pid, () => seen.push('m2'));
+    t.equal(proc.demonitor(m1), true, 'the first of two');
+    t.equal(proc.demonitor(m1), false, 'already removed');
+    t.equal(proc.demonitor(m2), true, 'the last one');
+    const m3 = proc.monitor(pid, () => seen.push('m3'));
+    const held = proc.call(pid, (from: From<number>): Msg => ({ t: 'hold', from }), 5000);
+    await settle();
+    t.equal(proc.demonitor(m3), true, 'a monitor beside a call');
+    proc.monitor(pid, () => seen.push('m4'));
+    const m5 = proc.monitor(pid, () => seen.push('m5'));
+    t.equal(proc.demonitor(m5), true);
+    proc.send(pid, { t: 'stop', reason: 'done' });
+    const err = await rejectionOf(held);
+    t.match(err, { code: 'ERR_OTP_EXIT' }, 'the call in flight is told');
+    t.same(seen, ['m4'], 'only the live monitor fires, once');
+  });
+
   // OTP's proc_lib: an init that fails is an exit like any other, so the monitors set during init
   // get their DOWN; a monitor whose callback throws must neither keep start() from settling nor
   // keep the other monitors from firing. Raced against a real timer: the bug was a start that
@@ -349,6 +373,30 @@ void t.test('shutdown', (t) => {
 });
 
 void t.test('call', (t) => {
+  // callWith: the call an HTTP request makes, its waiter told once of whichever comes first.
+  void t.test('callWith: the reply, the exit, the timeout or noproc, each told once to the waiter', QUICK, async (t) => {
+    const told: string[] = [];
+    const waiter = (name: string): proc.CallWaiter<number> => ({
+      resolved: (v) => told.push(`${name}:ok:${v}`),
+      rejected: (err) => told.push(`${name}:${err.code}`),
+    });
+    const { pid } = await startCounter(t);
+    proc.send(pid, { t: 'add', n: 7 });
+    proc.callWith(pid, (from: From<number>): Msg => ({ t: 'get', from }), 1000, waiter('get'));
+    proc.callWith(pid, (from: From<number>): Msg => ({ t: 'hold', from }), 1000, waiter('held'));
+    proc.callWith(pid, (from: From<number>): Msg => ({ t: 'hold', from }), 0, waiter('timeout'));
+    await settle();
+    await new Promise((r) => setTimeout(r, 5));
+    t.same(told, ['get:ok:7', 'timeout:ERR_OTP_TIMEOUT'], 'a reply, and a timeout');
+    proc.send(pid, { t: 'stop', reason: 'done' });
+    await settle();
+    t.same(told.slice(2), ['held:ERR_OTP_EXIT'], 'the held one is told of the exit, once');
+    proc.callWith(pid, (from: From<number>): Msg => ({ t: 'get', from }), 1000, waiter('dead'));
+    t.same(told.slice(3), ['dead:ERR_OTP_NOPROC'], 'noproc at once, before callWith returns');
+    await new Promise((r) => setTimeout(r, 5));
+    t.equal(told.length, 4, 'nothing told twice');
+  });
+
   void t.test('timeout 0 is an ERR_OTP_TIMEOUT, not a bare error', QUICK, async (t) => {
     const { pid } = await startCounter(t);
     const err = await rejectionOf(proc.call(pid, (from: From<number>): Msg => ({ t: 'hold', from }), 0));

@@ -3,7 +3,7 @@
  * its timer is still live when it reaches the front of the mailbox.
  */
 import t from 'tap';
-import { ManualClock } from '../lib/otp/clock.js';
+import { ManualClock, systemClock } from '../lib/otp/clock.js';
 import { TimerTable, type TimerRef } from '../lib/otp/timers.js';
 
 function table() {
@@ -101,4 +101,31 @@ void t.test('a table whose timers were all cancelled (the process exited) starts
   clock.advance(1000);
   t.notOk(fired);
   t.end();
+});
+
+// On the system clock a timer is Node's own, its record passed as the callback's argument (no
+// closure per timer): the same contract as on an injected clock.
+void t.test('system_clock: a timer fires with its ref and its argument; a cancelled one never does', async (t) => {
+  const timers = new TimerTable(systemClock);
+  const fired: [TimerRef, string][] = [];
+  const deliver = (ref: TimerRef, arg: string): void => {
+    fired.push([ref, arg]);
+  };
+  const a = timers.start(5, deliver, 'a');
+  const b = timers.start(1, deliver, 'b');
+  const c = timers.start(5, deliver, 'c');
+  t.equal(timers.size, 3);
+  t.type(timers.cancel(c), 'number', 'cancelled before it fired: the ms left');
+  await new Promise((r) => setTimeout(r, 30));
+  t.same(fired.map(([, arg]) => arg), ['b', 'a'], 'in due order, each with its own argument');
+  t.equal(fired[0]?.[0], b);
+  t.equal(fired[1]?.[0], a);
+  t.equal(timers.cancel(a), 0, 'fired, not consumed: cancel flushes it');
+  t.equal(timers.consume(b), true);
+  t.equal(timers.size, 0);
+  const d = timers.start(5, deliver, 'd');
+  timers.cancelAll();
+  t.notOk(timers.isLive(d));
+  await new Promise((r) => setTimeout(r, 20));
+  t.equal(fired.length, 2, 'cancelAll stops a system-clock timer too');
 });

@@ -18,7 +18,7 @@ import type { Logger } from '../otp/logger.js';
 import type { ConnectionEvent, PacketOutcome, RequestOutcome } from '../comet/connection.js';
 import { CometError, isCometError, isWireErrorCode, type WireErrorCode } from '../comet/errors.js';
 import { asRid, asSeq, asSid, newRequestToken, type RequestToken, type Sid } from '../comet/ids.js';
-import type { SessionRouter } from '../comet/session_router.js';
+import type { SessionCallWaiter, SessionRouter } from '../comet/session_router.js';
 import type { ClusterBus } from './bus.js';
 import type { Liveness } from './liveness.js';
 import { ownerOf, type NodeId } from './node_id.js';
@@ -72,6 +72,21 @@ export class ClusterRouter implements SessionRouter {
       case 'unknown':
         return this.#forward<R>(owner, sid, make(NO_FROM as From<R>), timeoutMs);
     }
+  }
+
+  /**
+   * `call` with a waiter: a session of this node, while no lease renewal is due, is called
+   * straight through the local router's `callWith` (what a held poll waits on, with no promise);
+   * anything else (forwarded, fenced, dead owner) goes through `call` and tells the waiter.
+   */
+  callWith<R>(sid: Sid, make: (from: From<R>) => ConnectionEvent, timeoutMs: number, waiter: SessionCallWaiter<R>): void {
+    const owner = ownerOf(sid);
+    const { liveness, local } = this.#d;
+    if (owner !== undefined && local.callWith !== undefined && liveness.status(owner) === 'self' && !liveness.mustConfirm()) {
+      local.callWith(sid, make, timeoutMs, waiter);
+      return;
+    }
+    this.call(sid, make, timeoutMs).then((v) => waiter.resolved(v), (err: unknown) => waiter.rejected(err));
   }
 
   cast(sid: Sid, event: ConnectionEvent): boolean {

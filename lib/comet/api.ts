@@ -14,7 +14,7 @@ import { DEFAULT_MAX_RESPONSE_BYTES, type ConnectionEvent, type PacketOutcome, t
 import { CometError, HTTP_STATUS, isCometError, isWireErrorCode, type WireErrorCode } from './errors.js';
 import { newRequestToken, type RequestToken, type Rid, type Seq, type Sid } from './ids.js';
 import * as sessionIds from './session_ids.js';
-import type { SessionRouter } from './session_router.js';
+import { sessionError, type SessionCallWaiter, type SessionRouter } from './session_router.js';
 import type { SessionTable } from './sessions.js';
 import { assertSendable, decodeFrame, type ErrorReply, type RequestFrame, type RequestReply, type SetupReply, type TerminateFrame } from './wire.js';
 
@@ -80,8 +80,34 @@ export interface CometApiDeps {
   readonly clientLimits?: ClientLimits;
 }
 
+/** Told that a request's socket closed before its reply was written (`{tcp_closed, Socket}`). */
+export interface SocketClosedListener {
+  socketClosed(): void;
+}
+
+/** What waits for {@link CometApi.handleJsonWith}'s reply. */
+export interface ReplyWaiter {
+  /** The reply to write. */
+  replied(reply: ApiReply): void;
+  /** A bug, never the client's doing: answer 503. */
+  failed(err: unknown): void;
+  /**
+   * Optional, for a waiter that is also the request's socket watch (the HTTP handler's): tell
+   * `listener` if the socket closes before the reply, until `replied` or `failed` is called (the
+   * watch ends there by itself). Without it, `socket.onClosed` is used, with its closures.
+   */
+  watchSocket?(listener: SocketClosedListener): void;
+}
+
 export interface CometApi {
   handleJson(body: unknown, socket: SocketWatch): Promise<ApiReply>;
+  /**
+   * {@link handleJson} with the reply told to `waiter` (in a microtask at the earliest, never
+   * before this returns) instead of returned as a promise: what the HTTP handler uses, so that a
+   * held poll keeps one small object alive rather than a chain of promises. Optional: the handler
+   * falls back to `handleJson` for an API made by other means.
+   */
+  handleJsonWith?(body: unknown, socket: SocketWatch, waiter: ReplyWaiter): void;
   /** Open a session for the client at `peer` (absent: no per-client limit applies). */
   handleSetup(peer?: string): Promise<ApiReply>;
   handleRequest(sid: Sid, request: RequestFrame | TerminateFrame, socket: SocketWatch): Promise<ApiReply>;
@@ -147,7 +173,9 @@ export function createCometApi(deps: CometApiDeps): CometApi {
   }
 
   // Not async (nor are handleJson and router.call): while a poll is held, an async frame here
-  // would stay alive in every session, beside the HTTP handler's.
+  // would stay alive in every session, beside the HTTP handler's. What the callbacks below keep
+  // (the sid, the token, the rid, the unwatch) is all a held poll keeps of this call: the frame
+  // itself goes into the event (`makeEvent`), out of their scope.
   function handleRequest(sid: Sid, request: RequestFrame | TerminateFrame, socket: SocketWatch): Promise<ApiReply> {
     const token = newRequestToken();
     // The post's {active, once}: the only thing the socket can still tell us is that it closed.
@@ -155,15 +183,14 @@ export function createCometApi(deps: CometApiDeps): CometApi {
       ? socket.onClosed(() => router.cast(sid, { type: 'request_gone', token }))
       : undefined;
     const rid = request.rid;
-    return router.call<RequestOutcome>(sid, eventOf(request, token), wait + REPLY_MARGIN_MS).then(
+    return router.call<RequestOutcome>(sid, makeEvent(request, token), wait + REPLY_MARGIN_MS).then(
       (outcome) => {
         unwatch?.();
         return toReply(outcome, rid);
       },
       (err: unknown) => {
         unwatch?.();
-        // Only a wire code goes on the wire: an ERR_COMET_* code is a bug here, not the client's.
-        return isCometError(err) && isWireErrorCode(err.code) ? error(err.code, err.message) : error('overloaded', 'the session did not answer in time');
+        return callError(err);
       },
     );
   }
@@ -179,6 +206,37 @@ export function createCometApi(deps: CometApiDeps): CometApi {
       case 'request':
       case 'terminate':
         return handleRequest(frame.sid, frame, socket);
+    }
+  }
+
+  function handleJsonWith(body: unknown, socket: SocketWatch, waiter: ReplyWaiter): void {
+    const decoded = decodeFrame(body);
+    if (!decoded.ok) {
+      later(new Settled(waiter, error(decoded.code, decoded.message)));
+      return;
+    }
+    const frame = decoded.frame;
+    switch (frame.type) {
+      case 'setup':
+        handleSetup(socket.peer).then((r) => waiter.replied(r), (e: unknown) => waiter.failed(e));
+        return;
+      case 'request':
+      case 'terminate': {
+        if (router.callWith === undefined) {
+          handleRequest(frame.sid, frame, socket).then((r) => waiter.replied(r), (e: unknown) => waiter.failed(e));
+          return;
+        }
+        const sid = frame.sid;
+        const token = newRequestToken();
+        const call = new RequestCall(router, sid, frame.rid, token, waiter);
+        // The post's {active, once}: the only thing the socket can still tell us is that it closed.
+        if (frame.type === 'request') {
+          if (waiter.watchSocket !== undefined) waiter.watchSocket(call);
+          else call.unwatch = socket.onClosed(() => call.socketClosed());
+        }
+        router.callWith(sid, makeEvent(frame, token), wait + REPLY_MARGIN_MS, call);
+        return;
+      }
     }
   }
 
@@ -199,18 +257,98 @@ export function createCometApi(deps: CometApiDeps): CometApi {
     return n;
   }
 
-  return { handleJson, handleSetup, handleRequest, handlePacket, broadcast };
+  return { handleJson, handleJsonWith, handleSetup, handleRequest, handlePacket, broadcast };
+}
+
+/** Something to run in the next microtask: a reply to hand to its waiter. */
+interface Deferred {
+  run(): void;
+}
+
+// One queue and one microtask for every reply told in a turn: the FSM tells its caller from
+// inside its handler (`reply`), and the HTTP side must write only once that handler is done, as
+// it did when a promise carried the reply; a closure or a promise per reply is what this saves.
+let queue: Deferred[] = [];
+
+function later(d: Deferred): void {
+  if (queue.push(d) === 1) queueMicrotask(drain);
+}
+
+function drain(): void {
+  const q = queue;
+  queue = [];
+  for (const d of q) {
+    try {
+      d.run();
+    } catch (err) {
+      // A waiter's bug must not keep the others from their replies; it still surfaces.
+      queueMicrotask(() => {
+        throw err;
+      });
+    }
+  }
+}
+
+/** A reply known at once (a frame that does not decode), told in a microtask as any other. */
+class Settled implements Deferred {
+  constructor(readonly waiter: ReplyWaiter, readonly reply: ApiReply) {}
+
+  run(): void {
+    this.waiter.replied(this.reply);
+  }
 }
 
 /**
- * The FSM's event for a request frame. Made here, not in `handleRequest`: a closure there would
- * put the frame in the context its reply handlers keep while the request is held (up to `wait`),
- * and with it the request's messages and their body, uncounted.
+ * One request frame's call to its session, from the HTTP side's waiter to the FSM's reply: all a
+ * held poll keeps of the API (its rid, its socket watch, its waiter). Told by the router once,
+ * then tells the waiter in the next microtask.
  */
-function eventOf(request: RequestFrame | TerminateFrame, token: RequestToken): (from: From<RequestOutcome>) => ConnectionEvent {
-  return (from) => request.type === 'request'
-    ? { type: 'request', rid: request.rid, ack: request.ack, messages: request.messages, token, from }
-    : { type: 'terminate', rid: request.rid, ack: request.ack, from };
+class RequestCall implements SessionCallWaiter<RequestOutcome>, Deferred, SocketClosedListener {
+  #outcome: RequestOutcome | undefined = undefined;
+  #error: unknown = undefined;
+  /** Stops a `socket.onClosed` watch; none when the waiter watches the socket itself. */
+  unwatch: (() => void) | undefined = undefined;
+
+  constructor(
+    readonly router: SessionRouter,
+    readonly sid: Sid,
+    readonly rid: Rid,
+    readonly token: RequestToken,
+    readonly waiter: ReplyWaiter,
+  ) {}
+
+  /** The socket closed while the request waits: the FSM lets the held request go. */
+  socketClosed(): void {
+    this.router.cast(this.sid, { type: 'request_gone', token: this.token });
+  }
+
+  resolved(outcome: RequestOutcome): void {
+    this.#outcome = outcome;
+    later(this);
+  }
+
+  rejected(err: unknown): void {
+    this.#error = err;
+    later(this);
+  }
+
+  run(): void {
+    this.unwatch?.();
+    const outcome = this.#outcome;
+    this.waiter.replied(outcome !== undefined ? toReply(outcome, this.rid) : callError(sessionError(this.#error)));
+  }
+}
+
+/**
+ * The event a request frame becomes, given its reply slot. Made here, not in `handleRequest`: a
+ * closure there would put the frame in the context its reply handlers keep while the request is
+ * held (up to `wait`), and with it the request's messages and their body, uncounted.
+ */
+function makeEvent(request: RequestFrame | TerminateFrame, token: RequestToken): (from: From<RequestOutcome>) => ConnectionEvent {
+  const { rid, ack } = request;
+  if (request.type === 'terminate') return (from) => ({ type: 'terminate', rid, ack, from });
+  const messages = request.messages;
+  return (from) => ({ type: 'request', rid, ack, messages, token, from });
 }
 
 function toReply(outcome: RequestOutcome, rid: Rid): ApiReply {
@@ -223,6 +361,12 @@ function toReply(outcome: RequestOutcome, rid: Rid): ApiReply {
       // Nobody reads this: the socket is already closed.
       return { status: 200, body: { rid, packets: [] } };
   }
+}
+
+/** The reply to a request whose call failed. Only a wire code goes on the wire: an ERR_COMET_*
+ *  code is a bug here, not the client's. */
+function callError(err: unknown): ApiReply {
+  return isCometError(err) && isWireErrorCode(err.code) ? error(err.code, err.message) : error('overloaded', 'the session did not answer in time');
 }
 
 function error(code: WireErrorCode, message: string): ApiReply {

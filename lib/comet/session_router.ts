@@ -14,6 +14,12 @@ import { connectionName, type ConnectionEvent } from './connection.js';
 import { CometError } from './errors.js';
 import type { Sid } from './ids.js';
 
+/** What waits for {@link SessionRouter.callWith}: told once, of the reply or of the error. */
+export interface SessionCallWaiter<R> {
+  resolved(value: R): void;
+  rejected(err: unknown): void;
+}
+
 export interface SessionRouter {
   /**
    * Send the event built by `make(from)` to the session's FSM and await its reply. Rejects with a
@@ -21,8 +27,23 @@ export interface SessionRouter {
    * replying (a monitor, never a timeout); with an OtpError `ERR_OTP_TIMEOUT` after `timeoutMs`.
    */
   call<R>(sid: Sid, make: (from: From<R>) => ConnectionEvent, timeoutMs: number): Promise<R>;
+  /**
+   * {@link call} with a waiter instead of a promise, for the HTTP request path (a held poll then
+   * keeps one object alive, not a chain of promises). The waiter is told once, synchronously
+   * (`unknown_session` for a sid with no session before this returns, the reply from inside the
+   * FSM's handler): pass what `rejected` gets through {@link sessionError}, and defer any I/O.
+   * Optional: the API falls back to `call` for a router without it.
+   */
+  callWith?<R>(sid: Sid, make: (from: From<R>) => ConnectionEvent, timeoutMs: number, waiter: SessionCallWaiter<R>): void;
   /** Send an event without waiting; false if there is no such session. */
   cast(sid: Sid, event: ConnectionEvent): boolean;
+}
+
+/** What a call's error means to its caller: a session that ended before it could answer is a
+ *  session that does not exist (a CometError `unknown_session`); anything else as it is. */
+export function sessionError(err: unknown): unknown {
+  if (isOtpError(err) && (err.code === 'ERR_OTP_NOPROC' || err.code === 'ERR_OTP_EXIT')) return unknown(err);
+  return err;
 }
 
 /** Route to FSMs registered in this process's actor system. */
@@ -35,6 +56,11 @@ export function localRouter(system: ParentRef): SessionRouter {
       if (!fsm) return Promise.reject(unknown());
       return genFsm.syncSendEvent(fsm, make, timeoutMs).catch(gone);
     },
+    callWith<R>(sid: Sid, make: (from: From<R>) => ConnectionEvent, timeoutMs: number, waiter: SessionCallWaiter<R>): void {
+      const fsm = find(sid);
+      if (!fsm) waiter.rejected(unknown());
+      else genFsm.syncSendEventWith(fsm, make, timeoutMs, waiter);
+    },
     cast(sid, event) {
       const fsm = find(sid);
       if (!fsm) return false;
@@ -46,8 +72,7 @@ export function localRouter(system: ParentRef): SessionRouter {
 
 /** A session that ended before it could answer is, to the caller, a session that does not exist. */
 function gone(err: unknown): never {
-  if (isOtpError(err) && (err.code === 'ERR_OTP_NOPROC' || err.code === 'ERR_OTP_EXIT')) throw unknown(err);
-  throw err;
+  throw sessionError(err);
 }
 
 function unknown(cause?: unknown): CometError {

@@ -8,10 +8,11 @@
  * as its body has been read (Node >= 16), so it says nothing about the client; the response's does.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { CometApi, SocketWatch } from '../comet/api.js';
-import { systemClock, type Clock } from '../otp/clock.js';
+import type { ApiReply, CometApi, ReplyWaiter, SocketClosedListener, SocketWatch } from '../comet/api.js';
+import { systemClock, type Clock, type TimerHandle } from '../otp/clock.js';
 import type { Logger } from '../otp/logger.js';
 import { readJsonBodyThen } from './body.js';
+import { HeldPolls, type InFlightRequest } from './held_polls.js';
 import { requestUrl } from './request_url.js';
 import { allowedMethods, applyCors, handlePreflight, type CorsOption } from './cors.js';
 import { isWritable, sendError, sendJson, sendJsonText } from './respond.js';
@@ -58,8 +59,9 @@ export interface HandlerOptions {
    *  front appended) instead of the socket. Only behind a proxy that sets it: without one, any
    *  client can claim any address and escape per-client limits. Default false. */
   readonly trustProxy?: boolean;
-  /** Told of every response to a request frame while it is in flight (the test hook `dropHeldPoll`). */
-  readonly inFlight?: { add(res: ServerResponse, body: unknown): void; delete(res: ServerResponse): void };
+  /** The table of requests in flight by sid, when the caller reads it too (`heldCount`, the test
+   *  hook `dropHeldPoll`); default: the handler's own. */
+  readonly inFlight?: HeldPolls;
 }
 
 /**
@@ -73,7 +75,9 @@ export function createHandler(api: CometApi, opts: HandlerOptions): CometHandler
     writeTimeout: opts.writeTimeout ?? DEFAULT_WRITE_TIMEOUT_MS,
     maxPerSession: opts.maxConnectionsPerSession ?? DEFAULT_MAX_CONNECTIONS_PER_SESSION,
     clock: opts.clock ?? systemClock,
-    inFlight: new Map(),
+    inFlight: opts.inFlight ?? new HeldPolls(),
+    trustProxy: opts.trustProxy === true,
+    logger: opts.logger,
   };
   return (req, res, next) => {
     if (pathnameOf(requestUrl(req)) !== opts.path) {
@@ -81,22 +85,23 @@ export function createHandler(api: CometApi, opts: HandlerOptions): CometHandler
       sendError(res, 'not_found', 'no such endpoint');
       return;
     }
-    const failed = (err: unknown): void => {
-      // Only a bug gets here; the client gets a plain 503 and no stack trace.
-      opts.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'comet handler failed');
-      sendError(res, 'overloaded', 'internal error');
-    };
     try {
-      serve(api, opts, limits, req, res, failed);
+      serve(api, opts, limits, req, res);
     } catch (err) {
-      failed(err);
+      internalError(opts.logger, res, err);
     }
   };
 }
 
+/** Only a bug gets here; the client gets a plain 503 and no stack trace. */
+function internalError(logger: Logger, res: ServerResponse, err: unknown): void {
+  logger.error({ err: err instanceof Error ? err.message : String(err) }, 'comet handler failed');
+  sendError(res, 'overloaded', 'internal error');
+}
+
 // Promise chains rather than async functions: while a poll is held, an async function's frame
 // (every local, the generator state) would stay alive with it, in every session.
-function serve(api: CometApi, opts: HandlerOptions, limits: ResponseLimits, req: IncomingMessage, res: ServerResponse, failed: (err: unknown) => void): void {
+function serve(api: CometApi, opts: HandlerOptions, limits: ResponseLimits, req: IncomingMessage, res: ServerResponse): void {
   if (handlePreflight(req, res, opts.cors)) return;
   applyCors(req, res, opts.cors);
   if (req.method !== 'POST') {
@@ -109,7 +114,7 @@ function serve(api: CometApi, opts: HandlerOptions, limits: ResponseLimits, req:
   }
   const pre = preParsedBody(req);
   if (pre) {
-    answer(api, opts, limits, res, pre.value)?.catch(failed);
+    answer(api, opts, limits, res, pre.value);
     return;
   }
   // `beforeRead` runs once the headers have passed every check that needs no body: a client
@@ -117,11 +122,11 @@ function serve(api: CometApi, opts: HandlerOptions, limits: ResponseLimits, req:
   // `lazy`: the messages stay text until their session delivers them (lib/comet/json_text.ts).
   readJsonBodyThen(req, { maxBytes: opts.maxBodyBytes, lazy: true, beforeRead: () => continueIfExpected(req, res) }, (err, parsed) => {
     try {
-      if (parsed === undefined) failed(err);
-      else if (parsed.ok) answer(api, opts, limits, res, parsed.value)?.catch(failed);
+      if (parsed === undefined) internalError(opts.logger, res, err);
+      else if (parsed.ok) answer(api, opts, limits, res, parsed.value);
       else sendError(res, parsed.code, parsed.message);
     } catch (e) {
-      failed(e);
+      internalError(opts.logger, res, e);
     }
   });
 }
@@ -145,77 +150,169 @@ interface ResponseLimits {
   readonly writeTimeout: number;
   readonly maxPerSession: number;
   readonly clock: Clock;
-  /** sid -> requests of that session in flight (an entry only while there is one). */
-  readonly inFlight: Map<string, number>;
+  /** The requests with a sid in flight, by sid (an entry only while there is one). */
+  readonly inFlight: HeldPolls;
+  readonly trustProxy: boolean;
+  readonly logger: Logger;
+}
+
+const EXCHANGE = Symbol('comet.exchange');
+type ExchangeResponse = ServerResponse & { [EXCHANGE]?: Exchange };
+
+// One listener function for every response ('close' fires once; `this` is the response), its
+// exchange found on the response: no closure, no `once` wrapper per request.
+function onResponseClose(this: ExchangeResponse): void {
+  this[EXCHANGE]?.closed();
 }
 
 /**
- * Count a request against its session until its response is flushed or its socket gone; false
- * (nothing counted) when the session already has `maxPerSession` in flight. A sid that names no
- * session counts too, for the moment it takes to answer 404.
+ * One request frame and its response, from admission until the response closed: its count
+ * against its session, the FSM's watch on its socket (`{active, once}` -> `{tcp_closed, Socket}`:
+ * the response closed before it finished), its write timeout and its reply's budget release, all
+ * ended by one 'close' listener. One object per request rather than a closure per concern: a held
+ * poll keeps it alive for up to `wait`, in every session.
  */
-function admitRequest(limits: ResponseLimits, res: ServerResponse, body: unknown): boolean {
-  const sid = typeof body === 'object' && body !== null && 'sid' in body && typeof body.sid === 'string' ? body.sid : undefined;
-  if (sid === undefined) return true;
-  const n = limits.inFlight.get(sid) ?? 0;
-  if (n >= limits.maxPerSession) return false;
-  limits.inFlight.set(sid, n + 1);
-  // 'close' fires once either way: after 'finish' (flushed) or when the socket dies first.
-  res.once('close', () => {
-    const left = (limits.inFlight.get(sid) ?? 1) - 1;
-    if (left > 0) limits.inFlight.set(sid, left);
-    else limits.inFlight.delete(sid);
-  });
-  return true;
-}
+class Exchange implements SocketWatch, InFlightRequest, ReplyWaiter {
+  readonly res: ExchangeResponse;
+  readonly #limits: ResponseLimits;
+  /** The sid it counts under in `inFlight` (none for a setup). */
+  readonly #sid: string | undefined;
+  awaitingReply = true;
+  /** Told if the socket closes before the reply is written (the FSM's watch). */
+  #onGone: SocketClosedListener | undefined = undefined;
+  #release: (() => void) | undefined = undefined;
+  #timer: TimerHandle | undefined = undefined;
 
-/**
- * The response has been handed to node; if its bytes are not all flushed to the socket within
- * the write timeout, the client is not reading: destroy the socket, and the memory it pins goes
- * with it. What the response carried stays in the session's outbox until acked.
- */
-function guardWrite(limits: ResponseLimits, res: ServerResponse): void {
-  if (res.writableFinished || res.destroyed) return;
-  const timer = limits.clock.setTimeout(() => {
-    if (!res.writableFinished) res.destroy();
-  }, limits.writeTimeout);
-  res.once('close', () => limits.clock.clearTimeout(timer));
-}
-
-/** Hand the decoded body to `handleJson` and write what comes back. */
-function answer(api: CometApi, opts: HandlerOptions, limits: ResponseLimits, res: ServerResponse, body: unknown): Promise<void> | undefined {
-  if (res.destroyed) return undefined; // the client left while we read its body
-  if (!admitRequest(limits, res, body)) {
-    sendError(res, 'overloaded', `more than ${limits.maxPerSession} requests of this session in flight`);
-    return undefined;
+  constructor(res: ServerResponse, limits: ResponseLimits, sid: string | undefined) {
+    this.res = res;
+    this.#limits = limits;
+    this.#sid = sid;
+    if (sid !== undefined) limits.inFlight.add(sid, this);
+    this.res[EXCHANGE] = this;
+    // 'close' fires once either way: after 'finish' (flushed) or when the socket dies first.
+    res.on('close', onResponseClose);
   }
-  const inFlight = opts.inFlight;
-  inFlight?.add(res, body);
-  return api.handleJson(body, watch(res, clientAddress(res.req, opts.trustProxy === true))).then(
-    (reply) => {
-      inFlight?.delete(res);
+
+  /** The client's address, read only by a setup (per-client limits): a request never asks the
+   *  socket for its peer. */
+  get peer(): string | undefined {
+    return clientAddress(this.res.req, this.#limits.trustProxy);
+  }
+
+  onClosed(cb: () => void): () => void {
+    const listener: SocketClosedListener = { socketClosed: cb };
+    this.watchSocket(listener);
+    return () => {
+      if (this.#onGone === listener) this.#onGone = undefined;
+    };
+  }
+
+  /** The API's own watch: no closure, and it ends when the reply (or the failure) arrives. */
+  watchSocket(listener: SocketClosedListener): void {
+    const res = this.res;
+    if (res.destroyed && !res.writableFinished) {
+      // Already gone: tell the FSM after the request event it is about to receive.
+      queueMicrotask(() => listener.socketClosed());
+      return;
+    }
+    this.#onGone = listener;
+  }
+
+  /** The reply: written, then bounded by the write timeout until flushed. */
+  replied(reply: ApiReply): void {
+    this.#onGone = undefined; // the reply is here: the socket's end no longer concerns the FSM
+    this.answered();
+    const res = this.res;
+    try {
       if (!('json' in reply)) {
         const retryAfter = 'retryAfter' in reply ? reply.retryAfter : undefined;
         sendJson(res, reply.status, reply.body, retryAfter === undefined ? undefined : { 'Retry-After': String(retryAfter) });
-      } else if (sendJsonText(res, reply.status, reply.json)) untilFlushed(res, reply.written());
-      guardWrite(limits, res);
-    },
-    (err: unknown) => {
-      inFlight?.delete(res);
-      throw err;
-    },
-  );
+        this.written(undefined);
+      } else this.written(sendJsonText(res, reply.status, reply.json) ? reply.written() : undefined);
+    } catch (err) {
+      internalError(this.#limits.logger, res, err);
+    }
+  }
+
+  /** A bug on the way: a plain 503. */
+  failed(err: unknown): void {
+    this.#onGone = undefined;
+    this.answered();
+    internalError(this.#limits.logger, this.res, err);
+  }
+
+  /** The session answered (or the call failed): it no longer waits. */
+  answered(): void {
+    if (!this.awaitingReply) return;
+    this.awaitingReply = false;
+    if (this.#sid !== undefined) this.#limits.inFlight.answered();
+  }
+
+  /**
+   * The reply has been handed to node; if its bytes are not all flushed to the socket within the
+   * write timeout, the client is not reading: destroy the socket, and the memory it pins goes
+   * with it. What the response carried stays in the session's outbox until acked. `release`
+   * (the reply's budget) runs once the socket took the bytes or died: on 'finish' or 'close'.
+   */
+  written(release: (() => void) | undefined): void {
+    const res = this.res;
+    if (res.writableFinished || res.destroyed) {
+      release?.();
+      return;
+    }
+    if (release !== undefined) {
+      this.#release = release;
+      res.on('finish', release); // idempotent, and 'finish' fires once: no `once` wrapper
+    }
+    this.#timer = this.#limits.clock.setTimeout(() => {
+      if (!res.writableFinished) res.destroy();
+    }, this.#limits.writeTimeout);
+  }
+
+  /** The response closed: flushed, or its socket died first. */
+  closed(): void {
+    const res = this.res;
+    res[EXCHANGE] = undefined;
+    const onGone = this.#onGone;
+    this.#onGone = undefined;
+    if (onGone !== undefined && !res.writableFinished) onGone.socketClosed();
+    const release = this.#release;
+    this.#release = undefined;
+    release?.();
+    if (this.#timer !== undefined) this.#limits.clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#sid !== undefined) {
+      this.answered();
+      this.#limits.inFlight.delete(this.#sid, this);
+    }
+  }
 }
 
-/** Report when a written response's bytes left the process (or never will): `release` once, on
- *  'finish' (handed to the socket) or 'close' (the socket died first). The budget is not ours. */
-function untilFlushed(res: ServerResponse, release: () => void): void {
-  if (res.writableFinished || res.destroyed) {
-    release();
+/** The sid a body names, if it names one: what its request counts under. */
+function sidOf(body: unknown): string | undefined {
+  return typeof body === 'object' && body !== null && 'sid' in body && typeof body.sid === 'string' ? body.sid : undefined;
+}
+
+/**
+ * Hand the decoded body to `handleJson` and write what comes back. A request naming a sid counts
+ * against that session until its response is flushed or its socket gone: past `maxPerSession`
+ * in flight, `503 overloaded`. A sid that names no session counts too, for the moment it takes
+ * to answer 404.
+ */
+function answer(api: CometApi, opts: HandlerOptions, limits: ResponseLimits, res: ServerResponse, body: unknown): void {
+  if (res.destroyed) return; // the client left while we read its body
+  const sid = sidOf(body);
+  if (sid !== undefined && limits.inFlight.count(sid) >= limits.maxPerSession) {
+    sendError(res, 'overloaded', `more than ${limits.maxPerSession} requests of this session in flight`);
     return;
   }
-  res.once('finish', release);
-  res.once('close', release);
+  const ex = new Exchange(res, limits, sid);
+  if (api.handleJsonWith !== undefined) {
+    api.handleJsonWith(body, ex, ex);
+    return;
+  }
+  // An API made by other means: the same, through its promise.
+  void api.handleJson(body, ex).then((reply) => ex.replied(reply), (err: unknown) => ex.failed(err));
 }
 
 /**
@@ -232,25 +329,6 @@ export function clientAddress(req: IncomingMessage, trustProxy: boolean): string
     }
   }
   return req.socket.remoteAddress;
-}
-
-/** `{active, once}` -> `{tcp_closed, Socket}`: the response closed before it was finished. */
-function watch(res: ServerResponse, peer: string | undefined): SocketWatch {
-  return {
-    ...(peer === undefined ? {} : { peer }),
-    onClosed(cb) {
-      if (res.destroyed && !res.writableFinished) {
-        // Already gone: tell the FSM after the request event it is about to receive.
-        queueMicrotask(cb);
-        return () => {};
-      }
-      const onClose = (): void => {
-        if (!res.writableFinished) cb();
-      };
-      res.on('close', onClose);
-      return () => res.off('close', onClose);
-    },
-  };
 }
 
 /** Express's `express.json()` may have consumed the body already; use what it parsed. body-parser

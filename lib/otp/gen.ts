@@ -25,6 +25,40 @@ export function call<M, R>(pid: Pid<M>, make: (from: From<R>) => M, timeoutMs: n
   return request<M, R>(pid, (from) => ({ kind: 'msg', msg: make(from) }), timeoutMs, 'reply');
 }
 
+/**
+ * What waits for a call made with {@link callWith}: told once, of the reply or of the error
+ * (`ERR_OTP_NOPROC`, `ERR_OTP_EXIT`, `ERR_OTP_TIMEOUT`, as `call` rejects). Called synchronously,
+ * from inside the callee's `reply` (its handler is still running) or its exit: a waiter that
+ * does I/O defers it.
+ */
+export interface CallWaiter<R> {
+  resolved(value: R): void;
+  rejected(err: OtpError): void;
+}
+
+/**
+ * {@link call} with a waiter instead of a promise: what an HTTP request waits on for up to `wait`,
+ * so it keeps one object alive (the waiter, which the caller makes anyway) where a promise
+ * keeps a promise, its two resolving functions and their context. `ERR_OTP_NOPROC` is told at
+ * once, before this returns.
+ */
+export function callWith<M, R>(pid: Pid<M>, make: (from: From<R>) => M, timeoutMs: number, waiter: CallWaiter<R>): void {
+  const proc = lookup(pid);
+  if (!proc || proc.status === 'exited') {
+    waiter.rejected(new OtpError('ERR_OTP_NOPROC', `no process ${printPid(pid)}`));
+    return;
+  }
+  const pending = new PendingCall<R>(proc, pid as Pid<unknown>, 'reply');
+  proc.watch(pending);
+  pending.wait(timeoutMs, waiter);
+  dispatch(pid, { kind: 'msg', msg: make(pending as unknown as From<R>) });
+}
+
+/** A promise's resolving functions as a waiter. */
+class PromiseWaiter<R> implements CallWaiter<R> {
+  constructor(readonly resolved: (value: R) => void, readonly rejected: (err: OtpError) => void) {}
+}
+
 /** Answer a synchronous request (OTP's `gen:reply/2`). A reply to a caller that gave up is dropped. */
 export function reply<R>(from: From<R>, value: R): void {
   (from as unknown as ReplySlot<R>).settle(value);
@@ -43,7 +77,7 @@ export function request<M, R>(pid: Pid<M>, make: (from: From<R>) => Envelope<M>,
   const pending = new PendingCall<R>(proc, pid as Pid<unknown>, what);
   proc.watch(pending);
   return new Promise<R>((resolve, reject) => {
-    pending.wait(timeoutMs, resolve, reject);
+    pending.wait(timeoutMs, new PromiseWaiter(resolve, reject));
     dispatch(pid, make(pending as unknown as From<R>));
   });
 }
@@ -56,8 +90,8 @@ export function request<M, R>(pid: Pid<M>, make: (from: From<R>) => Envelope<M>,
 class PendingCall<R> implements Watcher, ReplySlot<R> {
   #owner: Process<unknown, unknown> | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  #resolve: ((value: R) => void) | undefined;
-  #reject!: (err: OtpError) => void;
+  /** Until the call is settled. */
+  #waiter: CallWaiter<R> | undefined;
   readonly #pid: Pid<unknown>;
   readonly #what: Awaited;
 
@@ -67,39 +101,35 @@ class PendingCall<R> implements Watcher, ReplySlot<R> {
     this.#what = what;
   }
 
-  wait(timeoutMs: number, resolve: (value: R) => void, reject: (err: OtpError) => void): void {
-    this.#resolve = resolve;
-    this.#reject = reject;
+  wait(timeoutMs: number, waiter: CallWaiter<R>): void {
+    this.#waiter = waiter;
     if (timeoutMs < MAX_TIMER_MS) this.#timer = setTimeout(callTimedOut, Math.max(0, timeoutMs), this, timeoutMs);
   }
 
   settle(value: R): void {
-    const resolve = this.#resolve;
-    if (!this.#done()) return;
-    resolve?.(value);
+    this.#done()?.resolved(value);
   }
 
   down(reason: ExitReason): void {
     this.#owner = undefined;
-    if (!this.#done()) return;
-    this.#reject(new OtpError('ERR_OTP_EXIT', `process ${printPid(this.#pid)} exited during call: ${describe(reason)}`, reason));
+    this.#done()?.rejected(new OtpError('ERR_OTP_EXIT', `process ${printPid(this.#pid)} exited during call: ${describe(reason)}`, reason));
   }
 
   timedOut(ms: number): void {
     this.#timer = undefined;
-    if (!this.#done()) return;
-    this.#reject(new OtpError('ERR_OTP_TIMEOUT', `no ${this.#what} from ${printPid(this.#pid)} within ${ms} ms`));
+    this.#done()?.rejected(new OtpError('ERR_OTP_TIMEOUT', `no ${this.#what} from ${printPid(this.#pid)} within ${ms} ms`));
   }
 
-  /** True the first time: the call is settled now, its monitor and timer let go. */
-  #done(): boolean {
-    if (this.#resolve === undefined) return false;
-    this.#resolve = undefined;
+  /** The waiter, the first time only: the call is settled now, its monitor and timer let go. */
+  #done(): CallWaiter<R> | undefined {
+    const waiter = this.#waiter;
+    if (waiter === undefined) return undefined;
+    this.#waiter = undefined;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#owner?.unwatch(this);
     this.#owner = undefined;
-    return true;
+    return waiter;
   }
 }
 

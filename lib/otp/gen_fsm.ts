@@ -127,6 +127,14 @@ export function syncSendEvent<E, R>(fsm: FsmRef<E>, make: (from: From<R>) => E, 
   return proc.call(fsm, make, timeoutMs);
 }
 
+/**
+ * {@link syncSendEvent} with a waiter instead of a promise (proc_lib's `callWith`): told once,
+ * synchronously, of the reply or the error; `ERR_OTP_NOPROC` before this returns.
+ */
+export function syncSendEventWith<E, R>(fsm: FsmRef<E>, make: (from: From<R>) => E, timeoutMs: number, waiter: proc.CallWaiter<R>): void {
+  proc.callWith(fsm, make, timeoutMs, waiter);
+}
+
 /** `gen_fsm:reply/2`. */
 export const reply = proc.reply;
 
@@ -153,7 +161,8 @@ function core<Args, N extends string, D, E>(b: GenFsm<Args, N, D, E>, args: Args
 class FsmCore<Args, N extends string, D, E> implements ProcessCore<Current<N, D>, E> {
   readonly label = 'gen_fsm';
   readonly #b: GenFsm<Args, N, D, E>;
-  readonly #args: Args;
+  // Only init reads them: let go after, so a long-lived FSM does not keep its start arguments.
+  #args: Args | undefined;
   // One context object per process, its `state` field updated as the machine moves, so a
   // transition allocates nothing beyond the state record.
   #fctx: FsmCtx<E> | undefined;
@@ -164,7 +173,9 @@ class FsmCore<Args, N extends string, D, E> implements ProcessCore<Current<N, D>
   }
 
   async init(ctx: ProcessContext<E>): Promise<InitOutcome<Current<N, D>>> {
-    const r = await this.#b.init(this.#args, this.#context(ctx, 'init'));
+    const args = this.#args as Args;
+    this.#args = undefined;
+    const r = await this.#b.init(args, this.#context(ctx, 'init'));
     if (typeof r === 'object' && r !== null) {
       if ('ok' in r && this.#isState(r.ok)) return { ok: { state: r.ok, data: r.data } };
       if ('stop' in r) return { stop: r.stop };

@@ -26,8 +26,8 @@ import {
 } from './process.js';
 import { register } from './registry.js';
 
-export type { From } from './gen.js';
-export { call, reply } from './gen.js';
+export type { CallWaiter, From } from './gen.js';
+export { call, callWith, reply } from './gen.js';
 export type {
   Envelope, ExitMessage, InitOutcome, Link, Pid, ProcessContext, ProcessCore, ProcessStatistics, ProcessStatus,
   StartOptions, StartResult, Step, SystemReply, SystemRequest, TraceEvent, TraceHook,

@@ -284,8 +284,8 @@ class ProcessCtx<M> implements ProcessContext<M> {
   }
 
   startTimer(ms: number, msg: M): TimerRef {
-    const pid = this.self;
-    return this.#timers.start(ms, (ref) => dispatch(pid, { kind: 'timeout', ref, msg }));
+    // The timer carries this context and its message: a shared callback, no closure per timer.
+    return this.#timers.start(ms, deliverTimeout, { ctx: this as ProcessCtx<unknown>, msg });
   }
 
   cancelTimer(ref: TimerRef): number | false {
@@ -314,6 +314,14 @@ class ProcessCtx<M> implements ProcessContext<M> {
   exit(pid: Pid<never> | Pid<unknown>, reason: ExitReason): void {
     exitSignal(pid, reason, this.self);
   }
+}
+
+function deliverTimeout(ref: TimerRef, t: { readonly ctx: ProcessCtx<unknown>; readonly msg: unknown }): void {
+  dispatch(t.ctx.self, { kind: 'timeout', ref, msg: t.msg });
+}
+
+function deliverRecvTimeout(ref: TimerRef, pid: Pid<unknown>): void {
+  dispatch(pid, { kind: 'recv_timeout', ref });
 }
 
 /**
@@ -410,8 +418,9 @@ export class Process<S, M> {
   exitReason: ExitReason | undefined;
   /** `process_flag(trap_exit, _)`: exit signals arrive as messages instead of ending the process. */
   trapExit = false;
-  /** Monitors and calls in flight, told of the exit. */
-  #watchers: Set<Watcher> | undefined;
+  /** Monitors and calls in flight, told of the exit: the one watcher itself while there is only
+   *  one (a session with its held poll's call, the common case), a Set once there are more. */
+  #watchers: Watcher | Set<Watcher> | undefined;
   /** Processes spawned under this one's actor: nact stops their actors with ours, so we must
    *  also end them as processes (OTP's link from parent to child). */
   children: Set<Process<unknown, unknown>> | undefined;
@@ -479,11 +488,22 @@ export class Process<S, M> {
   }
 
   watch(w: Watcher): void {
-    (this.#watchers ??= new Set()).add(w);
+    const ws = this.#watchers;
+    if (ws === undefined) this.#watchers = w;
+    else if (ws instanceof Set) ws.add(w);
+    else if (ws !== w) this.#watchers = new Set([ws, w]);
   }
 
   unwatch(w: Watcher): boolean {
-    return this.#watchers?.delete(w) ?? false;
+    const ws = this.#watchers;
+    if (ws === w) {
+      this.#watchers = undefined;
+      return true;
+    }
+    if (!(ws instanceof Set) || !ws.delete(w)) return false;
+    // Back to nothing once empty: an idle process keeps no empty Set (about 150 bytes).
+    if (ws.size === 0) this.#watchers = undefined;
+    return true;
   }
 
   addLink(other: Process<unknown, unknown>): void {
@@ -663,8 +683,7 @@ export class Process<S, M> {
   #armRecvTimeout(ms: number): void {
     this.#cancelRecvTimeout();
     if (!(ms < MAX_TIMER_MS)) return; // Infinity: OTP's infinity, no timeout
-    const pid = this.#pid;
-    this.#recvTimer = this.#timers.start(ms, (ref) => dispatch(pid, { kind: 'recv_timeout', ref }));
+    this.#recvTimer = this.#timers.start(ms, deliverRecvTimeout, this.#pid as Pid<unknown>);
   }
 
   #cancelRecvTimeout(): void {
@@ -838,7 +857,8 @@ export class Process<S, M> {
       }
       const watchers = this.#watchers;
       this.#watchers = undefined;
-      if (watchers) for (const w of watchers) this.#tell(() => w.down(reason));
+      if (watchers instanceof Set) for (const w of watchers) this.#tell(() => w.down(reason));
+      else if (watchers) this.#tell(() => watchers.down(reason));
       if (!starting && !isNormalExit(reason) && reason !== 'killed') {
         this.#ctx.logger.debug({ pid: shown, reason: describe(reason) }, `${this.#core.label} exited`);
       }

@@ -6,7 +6,7 @@
  * so we keep the set of live refs instead and drop, on delivery, any timeout whose ref is no
  * longer live. The effect is the same: after `cancelTimer(ref)` returns, that timeout is never seen.
  */
-import type { Clock, TimerHandle } from './clock.js';
+import { systemClock, type Clock, type TimerHandle } from './clock.js';
 
 declare const timerBrand: unique symbol;
 /** A reference to one started timer, as returned by `startTimer`. */
@@ -14,20 +14,47 @@ export type TimerRef = { readonly [timerBrand]: true; readonly id: number };
 
 let nextTimerId = 1;
 
-/** A ref as the table keeps it: with its due time on the table's clock, for `cancel`'s time left. */
-interface LiveRef {
-  readonly id: number;
-  readonly at: number;
+const ARMED = 0;
+/** Its timeout is in the mailbox, not yet handled: still live (a cancel now flushes it). */
+const FIRED = 1;
+/** Delivered, cancelled, or never started (the table was closed). */
+const DEAD = 2;
+
+/**
+ * One started timer: the ref handed out is the timer's own record, its state and its place in
+ * its table's list of live timers included. A session keeps two timers armed at all times (the
+ * wait timer and the dietimer, thousands of sessions at once): no Map entry, no closure per timer.
+ */
+class LiveTimer<A> {
+  readonly id = nextTimerId++;
+  state: typeof ARMED | typeof FIRED | typeof DEAD = ARMED;
+  handle: TimerHandle | undefined = undefined;
+  prev: LiveTimer<unknown> | undefined = undefined;
+  next: LiveTimer<unknown> | undefined = undefined;
+
+  constructor(
+    readonly table: TimerTable,
+    /** Due time on the table's clock, for `cancel`'s time left. */
+    readonly at: number,
+    readonly deliver: (ref: TimerRef, arg: A) => void,
+    readonly arg: A,
+  ) {}
 }
 
-/** The map's value for a timer that fired: its timeout is in the mailbox, not yet handled. */
-const FIRED = Symbol('fired');
+// The system clock's timers take an argument: one shared callback, no closure per timer.
+function fire(t: LiveTimer<unknown>): void {
+  // Still live until its timeout is handled (or flushed by a cancel): mark it fired.
+  if (t.state === ARMED) t.state = FIRED;
+  t.handle = undefined;
+  t.deliver(t as unknown as TimerRef, t.arg);
+}
 
 /** The live timers of one process. */
 export class TimerTable {
   readonly #clock: Clock;
-  // Lazily created: most processes never start a timer, and thousands of sessions stay live.
-  #live: Map<TimerRef, TimerHandle | typeof FIRED> | undefined;
+  /** The live timers (armed or fired), newest first: most processes have none, a session two. */
+  #live: LiveTimer<unknown> | undefined = undefined;
+  #size = 0;
   // Set once the process exits: a timer started by terminate (or by a handler still running
   // after a kill) would fire into a dead mailbox and keep the event loop alive meanwhile.
   #closed = false;
@@ -36,18 +63,44 @@ export class TimerTable {
     this.#clock = clock;
   }
 
-  /** Start a timer; `deliver` runs when it fires (it should put a timeout in the mailbox). */
-  start(ms: number, deliver: (ref: TimerRef) => void): TimerRef {
-    const at = this.#clock.now() + Math.max(0, ms);
-    const ref = { id: nextTimerId++, at } satisfies LiveRef as unknown as TimerRef;
-    if (this.#closed) return ref; // never live, never delivered
-    const handle = this.#clock.setTimeout(() => {
-      // Still live until its timeout is handled (or flushed by a cancel): mark it fired.
-      if (this.#live?.has(ref)) this.#live.set(ref, FIRED);
-      deliver(ref);
-    }, ms);
-    (this.#live ??= new Map()).set(ref, handle);
-    return ref;
+  /** Start a timer; `deliver(ref, arg)` runs when it fires (it should put a timeout in the
+   *  mailbox). Pass a shared `deliver` and the timer's own data as `arg`. */
+  start(ms: number, deliver: (ref: TimerRef) => void): TimerRef;
+  start<A>(ms: number, deliver: (ref: TimerRef, arg: A) => void, arg: A): TimerRef;
+  start<A>(ms: number, deliver: (ref: TimerRef, arg: A) => void, arg?: A): TimerRef {
+    const t = new LiveTimer<A>(this, this.#clock.now() + Math.max(0, ms), deliver, arg as A);
+    if (this.#closed) {
+      t.state = DEAD; // never live, never delivered
+      return t as unknown as TimerRef;
+    }
+    const clock = this.#clock;
+    t.handle = clock === systemClock
+      ? setTimeout(fire, ms, t) as unknown as TimerHandle
+      : clock.setTimeout(() => fire(t as LiveTimer<unknown>), ms);
+    const head = this.#live;
+    if (head !== undefined) {
+      t.next = head;
+      head.prev = t as LiveTimer<unknown>;
+    }
+    this.#live = t as LiveTimer<unknown>;
+    this.#size++;
+    return t as unknown as TimerRef;
+  }
+
+  /** The timer of `ref` if it is one of this table's live timers. */
+  #own(ref: TimerRef): LiveTimer<unknown> | undefined {
+    const t = ref as unknown as LiveTimer<unknown>;
+    return t instanceof LiveTimer && t.table === this && t.state !== DEAD ? t : undefined;
+  }
+
+  #unlink(t: LiveTimer<unknown>): void {
+    t.state = DEAD;
+    if (t.prev !== undefined) t.prev.next = t.next;
+    else this.#live = t.next;
+    if (t.next !== undefined) t.next.prev = t.prev;
+    t.prev = undefined;
+    t.next = undefined;
+    this.#size--;
   }
 
   /**
@@ -57,13 +110,16 @@ export class TimerTable {
    * cancelled already. Whatever the answer, its timeout is never delivered after this.
    */
   cancel(ref: TimerRef): number | false {
-    const handle = this.#live?.get(ref);
-    if (handle === undefined) return false;
-    this.#live?.delete(ref);
-    if (handle === FIRED) return 0;
-    this.#clock.clearTimeout(handle);
+    const t = this.#own(ref);
+    if (t === undefined) return false;
+    const fired = t.state === FIRED;
+    const handle = t.handle;
+    this.#unlink(t);
+    if (fired) return 0;
+    t.handle = undefined;
+    if (handle !== undefined) this.#clock.clearTimeout(handle);
     // erlang:cancel_timer rounds the time left up to whole ms; a timer due now has 0 left.
-    return Math.max(0, Math.ceil((ref as unknown as LiveRef).at - this.#clock.now()));
+    return Math.max(0, Math.ceil(t.at - this.#clock.now()));
   }
 
   /**
@@ -71,23 +127,36 @@ export class TimerTable {
    * consumed), false if it was cancelled after it fired, in which case the timeout is dropped.
    */
   consume(ref: TimerRef): boolean {
-    return this.#live?.delete(ref) ?? false;
+    const t = this.#own(ref);
+    if (t === undefined) return false;
+    if (t.handle !== undefined) this.#clock.clearTimeout(t.handle);
+    t.handle = undefined;
+    this.#unlink(t);
+    return true;
   }
 
   /** Whether a timer is live: started, and neither cancelled nor delivered. */
   isLive(ref: TimerRef): boolean {
-    return this.#live?.has(ref) ?? false;
+    return this.#own(ref) !== undefined;
   }
 
   /** Cancel every live timer, and start none from now on: a process's timers die with it. */
   cancelAll(): void {
     this.#closed = true;
-    if (!this.#live) return;
-    for (const handle of this.#live.values()) if (handle !== FIRED) this.#clock.clearTimeout(handle);
+    for (let t = this.#live; t !== undefined;) {
+      const next = t.next;
+      if (t.handle !== undefined) this.#clock.clearTimeout(t.handle);
+      t.handle = undefined;
+      t.state = DEAD;
+      t.prev = undefined;
+      t.next = undefined;
+      t = next;
+    }
     this.#live = undefined;
+    this.#size = 0;
   }
 
   get size(): number {
-    return this.#live?.size ?? 0;
+    return this.#size;
   }
 }
