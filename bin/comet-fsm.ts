@@ -13,7 +13,7 @@ import { realpathSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { CometClient, type CometClientOptions } from '../lib/client/index.js';
+import { CometClient, CometClientError, type CometClientOptions } from '../lib/client/index.js';
 import { treeMain } from './tree.js';
 import { isChatEvent, MAX_NICK_LENGTH, type ChatEvent, type ChatRequest } from '../examples/chat/protocol.js';
 import { sidTag } from '../lib/comet/sid_tag.js';
@@ -173,6 +173,8 @@ async function runClient(url: string, io: CliIo, mode: Mode, quiet: boolean, opt
     await client.connect();
   } catch (e) {
     note(`cannot connect: ${e instanceof Error ? e.message : String(e)}`);
+    // The likeliest cause of a 404 at setup: the server's base URL instead of its endpoint.
+    if (e instanceof CometClientError && e.serverCode === 'not_found') note('is the URL the comet endpoint? the demo and echo servers answer on /comet (http://HOST:PORT/comet)');
     lines.close();
     return 1;
   }

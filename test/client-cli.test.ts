@@ -171,3 +171,11 @@ void t.test('an interrupt closes the session and exits 0', async (t) => {
   t.equal(await done, 0);
   t.same(server.seen.ends.map((e) => e.reason), ['terminate']);
 });
+
+void t.test('a URL without the endpoint path: cannot connect, and a hint names /comet', async (t) => {
+  const server = await startComet(t);
+  const s = io();
+  t.equal(await main(['client', server.url.replace(/\/comet$/, '/'), '--retries', '0'], s), 1);
+  t.match(s.err(), /cannot connect: .*not_found/);
+  t.match(s.err(), /is the URL the comet endpoint\? .*\/comet/);
+});
