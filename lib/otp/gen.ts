@@ -3,6 +3,7 @@
  * its reply slot (`From`), guarded by a monitor on the callee (so the caller learns at once that it
  * died) and by a timeout; `reply` settles it.
  */
+import { CALL_TIMEOUT_GRANULARITY_MS, CallTimerWheel, type WheelEntry, type WheelLink } from './call_timeouts.js';
 import { OtpError, describe, type ExitReason } from './errors.js';
 import { dispatch } from './nact.js';
 import { lookup, printPid, type Envelope, type From, type Pid, type Process, type ReplySlot, type Watcher } from './process.js';
@@ -16,10 +17,15 @@ export type Awaited = 'reply' | 'state' | 'system reply';
  *  waits for ever, as OTP's `infinity` does: the monitor still ends it if the process dies. */
 const MAX_TIMER_MS = 2_147_483_647;
 
+/** Every call's timeout, on one timer (see {@link CALL_TIMEOUT_GRANULARITY_MS}). */
+const callTimeouts = new CallTimerWheel();
+
 /**
  * A synchronous request: `make(from)` builds the message, the process answers with `reply(from, v)`
  * now or later. Rejects with `ERR_OTP_NOPROC` if the process is not running, `ERR_OTP_EXIT` the moment
- * it exits before replying (a monitor, not a timeout), `ERR_OTP_TIMEOUT` after `timeoutMs`.
+ * it exits before replying (a monitor, not a timeout), `ERR_OTP_TIMEOUT` after `timeoutMs`: never
+ * sooner, and up to {@link CALL_TIMEOUT_GRANULARITY_MS} later for a timeout at least that long
+ * (calls share one coarse timer).
  */
 export function call<M, R>(pid: Pid<M>, make: (from: From<R>) => M, timeoutMs: number): Promise<R> {
   return request<M, R>(pid, (from) => ({ kind: 'msg', msg: make(from) }), timeoutMs, 'reply');
@@ -86,10 +92,15 @@ export function request<M, R>(pid: Pid<M>, make: (from: From<R>) => Envelope<M>,
  * One synchronous request in flight: the caller's `From` (the reply slot), its monitor on the
  * callee and its timeout, in one object, since a call is made for every HTTP request. Whichever of
  * reply, exit or timeout comes first settles the call; the others find it settled and do nothing.
+ * The timeout is a place on the shared wheel (the two links), or for a timeout shorter than the
+ * wheel's granularity a Node timer of its own.
  */
-class PendingCall<R> implements Watcher, ReplySlot<R> {
+class PendingCall<R> implements Watcher, ReplySlot<R>, WheelEntry {
+  wheelPrev: WheelLink | undefined = undefined;
+  wheelNext: WheelLink | undefined = undefined;
   #owner: Process<unknown, unknown> | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  #timeoutMs = 0;
   /** Until the call is settled. */
   #waiter: CallWaiter<R> | undefined;
   readonly #pid: Pid<unknown>;
@@ -103,7 +114,10 @@ class PendingCall<R> implements Watcher, ReplySlot<R> {
 
   wait(timeoutMs: number, waiter: CallWaiter<R>): void {
     this.#waiter = waiter;
-    if (timeoutMs < MAX_TIMER_MS) this.#timer = setTimeout(callTimedOut, Math.max(0, timeoutMs), this, timeoutMs);
+    if (!(timeoutMs < MAX_TIMER_MS)) return;
+    this.#timeoutMs = timeoutMs;
+    if (timeoutMs >= CALL_TIMEOUT_GRANULARITY_MS) callTimeouts.add(this, timeoutMs);
+    else this.#timer = setTimeout(callTimedOut, Math.max(0, timeoutMs), this);
   }
 
   settle(value: R): void {
@@ -115,18 +129,19 @@ class PendingCall<R> implements Watcher, ReplySlot<R> {
     this.#done()?.rejected(new OtpError('ERR_OTP_EXIT', `process ${printPid(this.#pid)} exited during call: ${describe(reason)}`, reason));
   }
 
-  timedOut(ms: number): void {
+  expired(): void {
     this.#timer = undefined;
-    this.#done()?.rejected(new OtpError('ERR_OTP_TIMEOUT', `no ${this.#what} from ${printPid(this.#pid)} within ${ms} ms`));
+    this.#done()?.rejected(new OtpError('ERR_OTP_TIMEOUT', `no ${this.#what} from ${printPid(this.#pid)} within ${this.#timeoutMs} ms`));
   }
 
-  /** The waiter, the first time only: the call is settled now, its monitor and timer let go. */
+  /** The waiter, the first time only: the call is settled now, its monitor and timeout let go. */
   #done(): CallWaiter<R> | undefined {
     const waiter = this.#waiter;
     if (waiter === undefined) return undefined;
     this.#waiter = undefined;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
+    callTimeouts.remove(this);
     this.#owner?.unwatch(this);
     this.#owner = undefined;
     return waiter;
@@ -134,6 +149,11 @@ class PendingCall<R> implements Watcher, ReplySlot<R> {
 }
 
 // A shared callback (the call rides as the timer's argument): no closure per call.
-function callTimedOut<R>(pending: PendingCall<R>, ms: number): void {
-  pending.timedOut(ms);
+function callTimedOut<R>(pending: PendingCall<R>): void {
+  pending.expired();
+}
+
+/** The wheel's state, for tests: calls on it, and whether it holds a timer. */
+export function callTimeoutsPending(): { readonly size: number; readonly armed: boolean } {
+  return { size: callTimeouts.size, armed: callTimeouts.armed };
 }
