@@ -265,15 +265,16 @@ class Run {
     if ((data.held !== undefined) !== (unanswered.length === 1) || (data.held !== undefined && data.held.token !== unanswered[0])) {
       this.fail(`data.held (${String(data.held?.token)}) is not the one unanswered request (${unanswered.join(',') || 'none'})`);
     }
-    // Timers are deadlines armed lazily: the one that counts is always armed (the other may still
-    // be, until it fires and lapses); when each fires is checked against the model's deadlines.
-    if (data.held === undefined && data.dietimer === undefined) this.fail('no request held and no dietimer armed');
-    if (data.held !== undefined && data.waitTimer === undefined) this.fail('a request held and no wait timer armed');
+    // One timer per session, armed lazily: always armed, due no later than the deadline that
+    // counts (the held request's, else the dietimer's); when it fires is checked against the
+    // model's deadlines.
+    if (data.timer === undefined) this.fail('no timer armed');
+    const due = data.held !== undefined ? data.held.since + WAIT : data.idleSince + INACTIVITY;
+    if (data.timerAt > due) this.fail(`the timer is due at ${data.timerAt}, after the deadline ${due}`);
     // A packet answers the held request, and a request finding packets is answered at once.
     if (data.held !== undefined && data.outbox.hasPending) this.fail(`request #${data.held.token} is held while packets are pending`);
-    // The clock holds exactly the armed timers: one started and forgotten shows here.
-    const armed = (data.dietimer === undefined ? 0 : 1) + (data.waitTimer === undefined ? 0 : 1);
-    if (this.h.clock.pendingCount !== armed) this.fail(`${this.h.clock.pendingCount} timers scheduled, ${armed} armed`);
+    // The clock holds exactly the one armed timer: one started and forgotten shows here.
+    if (this.h.clock.pendingCount !== 1) this.fail(`${this.h.clock.pendingCount} timers scheduled, one armed`);
     const name = data.held !== undefined ? 'have_request' : data.outbox.hasPending ? 'have_packet' : 'waiting';
     if (state !== name) this.fail(`state ${state}, but the data says ${name}`);
   }

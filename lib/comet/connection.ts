@@ -13,12 +13,14 @@
  * The dietimer: `inactivity` ms with no request held and the session ends (the application is
  * told why). It counts if and only if no request is held.
  *
- * Both timers are deadlines, armed lazily: holding a request does not cancel the dietimer and
- * answering it does not cancel the wait timer. A timer that fires before its deadline (the
- * session was busy meanwhile) sleeps again for what is left; one that fires with nothing to do
- * lapses. The post kills and restarts its timer "in plenty of event handlers"; at thousands of
- * requests a second that was two timer starts and two cancels per round trip, and the deadline
- * check keeps the same outcome: the same events, at the same instants.
+ * Both are deadlines, and a session has exactly one at a time (the wait deadline while a request
+ * is held, the dietimer's otherwise), so it arms ONE timer, lazily: holding or answering a request
+ * moves the deadline but keeps the timer, unless the timer is due after the new deadline (then it
+ * is started again for it). A timer that fires before the deadline (the session was busy
+ * meanwhile) sleeps again for what is left. The post kills and restarts its timer "in plenty of
+ * event handlers"; at thousands of requests a second that was two timer starts and two cancels
+ * per round trip, and with two timers a held poll kept both armed (about 140 bytes more per
+ * session). The deadline check keeps the same outcome: the same events, at the same instants.
  *
  * What a session holds is bounded in bytes as well as counts (lib/comet/budget.ts): the messages
  * buffered ahead of a missing rid, the unacked packets, the replies not yet flushed. Backpressure,
@@ -176,10 +178,11 @@ export interface ConnectionData {
   counted: number;
   readonly maxResponseBytes: number;
   held: Held | undefined;
-  /** Armed while a request is held (and maybe a while after, until it fires and lapses). */
-  waitTimer: TimerRef | undefined;
-  /** Armed while no request is held (and maybe a while after, until it fires and lapses). */
-  dietimer: TimerRef | undefined;
+  /** The one timer armed, due at `timerAt`, no later than the deadline that counts now (the
+   *  held request's, or the dietimer's); undefined only while its timeout is being handled. */
+  timer: TimerRef | undefined;
+  /** When `timer` is due (clock ms). */
+  timerAt: number;
   /** Since when no request has been held (clock ms): the session ends at `idleSince + inactivity`. */
   idleSince: number;
   /** Client messages delivered to the application by this session (the observer shows it). */
@@ -223,7 +226,7 @@ export const connection: GenFsm<{ sid: Sid; config: ConnectionConfig }, Connecti
       budget: new SessionBudget(config.serverBudget ?? new ServerBudget(Infinity), config.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES),
       counted: 0,
       maxResponseBytes: config.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
-      held: undefined, waitTimer: undefined, dietimer: undefined, idleSince: 0, messagesIn: 0, ended: false,
+      held: undefined, timer: undefined, timerAt: 0, idleSince: 0, messagesIn: 0, ended: false,
     };
     startDietimer(data, ctx);
     config.onStarted?.(sid, ctx.self, data);
@@ -241,8 +244,7 @@ export const connection: GenFsm<{ sid: Sid; config: ConnectionConfig }, Connecti
           return handleCommon(ev, d, ctx);
         case 'request_gone':
           return { next: 'waiting', data: d }; // nothing held: a late signal for an answered request
-        case 'wait_timeout':
-          return lapse(d, 'waitTimer', 'waiting'); // nothing held: the wait timer of an answered request
+        case 'wait_timeout': // the session's one timer, armed while a request was held
         case 'dietimer':
           return dietimer(d, ctx);
       }
@@ -261,11 +263,11 @@ export const connection: GenFsm<{ sid: Sid; config: ConnectionConfig }, Connecti
           ctx.reply(d.held.from, { kind: 'gone' });
           release(d, ctx);
           return settle(d, ctx);
+        // The session's one timer, whatever deadline counted when it was armed: the held request
+        // keeps the session alive (answering it starts the dietimer again), so the wait counts.
         case 'wait_timeout':
-          return waitTimeout(d, ctx);
         case 'dietimer':
-          // The held request keeps the session alive; answering it arms the dietimer again.
-          return lapse(d, 'dietimer', 'have_request');
+          return waitTimeout(d, ctx);
       }
     },
 
@@ -278,8 +280,7 @@ export const connection: GenFsm<{ sid: Sid; config: ConnectionConfig }, Connecti
           return handleCommon(ev, d, ctx);
         case 'request_gone':
           return { next: 'have_packet', data: d };
-        case 'wait_timeout':
-          return lapse(d, 'waitTimer', 'have_packet');
+        case 'wait_timeout': // the session's one timer, armed while a request was held
         case 'dietimer':
           return dietimer(d, ctx);
       }
@@ -541,10 +542,9 @@ function respond(rid: Rid, d: ConnectionData): RequestOutcome {
 }
 
 function hold(ev: Extract<ConnectionEvent, { type: 'request' }>, d: ConnectionData, ctx: Ctx): void {
-  d.held = { rid: ev.rid, token: ev.token, from: ev.from, since: ctx.clock.now() };
-  // A wait timer still armed from an earlier request fires before this one's deadline and
-  // sleeps again for the rest.
-  d.waitTimer ??= ctx.startTimer(d.config.wait, WAIT_TIMEOUT);
+  const now = ctx.clock.now();
+  d.held = { rid: ev.rid, token: ev.token, from: ev.from, since: now };
+  armFor(now + d.config.wait, WAIT_TIMEOUT, d, ctx);
 }
 
 /** Answer the held request with whatever is pending, and let it go. */
@@ -562,35 +562,50 @@ function release(d: ConnectionData, ctx: Ctx): void {
 
 /** The inactivity count starts again from now. */
 function startDietimer(d: ConnectionData, ctx: Ctx): void {
-  d.idleSince = ctx.clock.now();
-  d.dietimer ??= ctx.startTimer(d.config.inactivity, DIETIMER);
+  const now = ctx.clock.now();
+  d.idleSince = now;
+  armFor(now + d.config.inactivity, DIETIMER, d, ctx);
 }
 
-/** The wait timer fired while a request is held: answer it if it has waited `wait` ms. */
-function waitTimeout(d: ConnectionData, ctx: Ctx): T {
-  d.waitTimer = undefined;
-  const held = d.held;
-  if (held) {
-    const left = held.since + d.config.wait - ctx.clock.now();
-    if (left > 0) d.waitTimer = ctx.startTimer(left, WAIT_TIMEOUT);
-    else answerHeld(d, ctx);
+/**
+ * The session's deadline is now `at`: keep the armed timer if it is due by then (it fires early
+ * and sleeps again for the rest), else start it again for `at`. Answering a request within
+ * `wait - inactivity` ms of holding it (the defaults: 15 s) is the one common case that cancels.
+ */
+function armFor(at: number, event: ConnectionEvent, d: ConnectionData, ctx: Ctx): void {
+  if (d.timer !== undefined) {
+    if (d.timerAt <= at) return;
+    ctx.cancelTimer(d.timer);
   }
+  d.timer = ctx.startTimer(at - ctx.clock.now(), event);
+  d.timerAt = at;
+}
+
+/** The wait deadline of the held request, else the dietimer's: the one that counts now. */
+function deadline(d: ConnectionData): number {
+  return d.held ? d.held.since + d.config.wait : d.idleSince + d.config.inactivity;
+}
+
+/** Arm the timer for the deadline that counts now (its own timeout was just handled). */
+function armDeadline(d: ConnectionData, ctx: Ctx): void {
+  armFor(deadline(d), d.held ? WAIT_TIMEOUT : DIETIMER, d, ctx);
+}
+
+/** The timer fired while a request is held: answer it if it has waited `wait` ms. */
+function waitTimeout(d: ConnectionData, ctx: Ctx): T {
+  d.timer = undefined;
+  const held = d.held;
+  if (held && held.since + d.config.wait <= ctx.clock.now()) answerHeld(d, ctx); // arms the dietimer
+  else armDeadline(d, ctx);
   return settle(d, ctx);
 }
 
-/** The dietimer fired with no request held: the session ends if it has idled `inactivity` ms. */
+/** The timer fired with no request held: the session ends if it has idled `inactivity` ms. */
 function dietimer(d: ConnectionData, ctx: Ctx): T {
-  d.dietimer = undefined;
-  const left = d.idleSince + d.config.inactivity - ctx.clock.now();
-  if (left <= 0) return { stop: { shutdown: 'inactivity' }, data: d };
-  d.dietimer = ctx.startTimer(left, DIETIMER);
+  d.timer = undefined;
+  if (d.idleSince + d.config.inactivity <= ctx.clock.now()) return { stop: { shutdown: 'inactivity' }, data: d };
+  armDeadline(d, ctx);
   return settle(d, ctx);
-}
-
-/** A timer fired with nothing to do in this state: it lapses. */
-function lapse(d: ConnectionData, timer: 'waitTimer' | 'dietimer', state: ConnectionState): T {
-  d[timer] = undefined;
-  return { next: state, data: d };
 }
 
 /** The state follows from the data: a held request, pending packets, or neither. */
