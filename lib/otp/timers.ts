@@ -22,8 +22,8 @@ const DEAD = 2;
 
 /**
  * One started timer: the ref handed out is the timer's own record, its state and its place in
- * its table's list of live timers included. A session keeps one timer armed (its earliest deadline) (the
- * wait timer and the dietimer, thousands of sessions at once): no Map entry, no closure per timer.
+ * its table's list of live timers included. Every session keeps one armed (for the wait or the
+ * dietimer, whichever counts; thousands of sessions at once): no Map entry, no closure per timer.
  */
 class LiveTimer<A> {
   readonly id = nextTimerId++;
