@@ -268,10 +268,13 @@ interface Deferred {
 // One queue and one microtask for every reply told in a turn: the FSM tells its caller from
 // inside its handler (`reply`), and the HTTP side must write only once that handler is done, as
 // it did when a promise carried the reply; a closure or a promise per reply is what this saves.
+// The microtask is a reaction on a settled promise, as nact.ts schedules its mailboxes: Node
+// wraps each queueMicrotask callback in an AsyncResource and a bound function.
 let queue: Deferred[] = [];
+const SETTLED = Promise.resolve();
 
 function later(d: Deferred): void {
-  if (queue.push(d) === 1) queueMicrotask(drain);
+  if (queue.push(d) === 1) void SETTLED.then(drain);
 }
 
 function drain(): void {
