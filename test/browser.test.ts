@@ -3,12 +3,11 @@
 // it and delivered once it came back; who is in the room; the lines sent before one joined. Needs Debian's chromium at /usr/bin/chromium:
 // without it the test is skipped with a loud reason, except in CI (process.env.CI) where it fails.
 import t from 'tap';
-import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import type { Page } from 'playwright-core';
 import { CHROMIUM, launchBrowser } from './fixtures/browser.js';
+import { buildClientBundle } from './fixtures/client_bundle.js';
 import { projectRoot, startChatServer } from '../examples/chat/server.js';
 
 const root = projectRoot();
@@ -22,8 +21,7 @@ if (missing) {
   else void t.test('two pages chat through the demo', { skip: reason }, () => {});
 } else {
   void t.test('two pages chat through the demo, and a killed poll socket loses and duplicates nothing', async (t) => {
-    const bundleDir = t.testdir();
-    await promisify(execFile)(process.execPath, [join(root, 'scripts', 'build-client.mjs'), bundleDir], { cwd: root });
+    const bundleDir = await buildClientBundle(t, root);
     const chat = await startChatServer({ assets: { pageDir: join(root, 'examples', 'chat'), bundleDir } });
     t.teardown(() => chat.close());
 
@@ -102,8 +100,7 @@ if (missing) {
   });
 
   void t.test('a line is pending while the server is out of reach, then delivered; presence and history', async (t) => {
-    const bundleDir = t.testdir();
-    await promisify(execFile)(process.execPath, [join(root, 'scripts', 'build-client.mjs'), bundleDir], { cwd: root });
+    const bundleDir = await buildClientBundle(t, root);
     const chat = await startChatServer({ assets: { pageDir: join(root, 'examples', 'chat'), bundleDir } });
     t.teardown(() => chat.close());
     const context = await launchBrowser(t, 'comet-browser-');
@@ -184,8 +181,7 @@ if (missing) {
   });
 
   void t.test('a session the server forgot: the page marks the gap, gets the recent lines again, and the notice clears', async (t) => {
-    const bundleDir = t.testdir();
-    await promisify(execFile)(process.execPath, [join(root, 'scripts', 'build-client.mjs'), bundleDir], { cwd: root });
+    const bundleDir = await buildClientBundle(t, root);
     // A short dietimer, so a page cut off for two seconds loses its session.
     const chat = await startChatServer({ assets: { pageDir: join(root, 'examples', 'chat'), bundleDir }, inactivity: 1000 });
     t.teardown(() => chat.close());

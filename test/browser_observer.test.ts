@@ -5,12 +5,11 @@
 // loudly without it, failed in CI.
 import t from 'tap';
 import { sidTag } from '../lib/comet/sid_tag.js';
-import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import type { Page } from 'playwright-core';
 import { CHROMIUM, launchBrowser } from './fixtures/browser.js';
+import { buildClientBundle } from './fixtures/client_bundle.js';
 import { projectRoot, startChatServer } from '../examples/chat/server.js';
 import { startNode } from './fixtures/cluster.js';
 import { RedisServer, requireRedis } from './fixtures/redis.js';
@@ -25,8 +24,7 @@ if (!existsSync(CHROMIUM)) {
   else void t.test('the observer in a browser', { skip: reason }, () => {});
 } else {
   void t.test('the observer page: crash session_ids from it, restarts 0 -> 1, the exit and the restart in the history; a chat tab shows in have_request', async (t) => {
-    const bundleDir = t.testdir();
-    await promisify(execFile)(process.execPath, [join(root, 'scripts', 'build-client.mjs'), bundleDir], { cwd: root });
+    const bundleDir = await buildClientBundle(t, root);
     const chat = await startChatServer({
       assets: { pageDir: join(root, 'examples', 'chat'), bundleDir },
       observer: { bundleDir, tickMs: 250 },
@@ -84,8 +82,7 @@ if (!existsSync(CHROMIUM)) {
 
   void t.test('on a cluster node: each node a row with its lease; another node stopped shows lapsed', async (t) => {
     if (!requireRedis(t, 'the observer of a cluster in a browser')) return;
-    const bundleDir = t.testdir();
-    await promisify(execFile)(process.execPath, [join(root, 'scripts', 'build-client.mjs'), bundleDir], { cwd: root });
+    const bundleDir = await buildClientBundle(t, root);
     const redis = await RedisServer.start(t);
     const a = await startNode(t, redis.url, 'a', { observer: { bundleDir, tickMs: 250 } });
     const b = await startNode(t, redis.url, 'b');

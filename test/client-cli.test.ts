@@ -1,30 +1,20 @@
 // The command-line client (`comet-fsm client <url>`), run in-process with piped streams against
 // a real server that echoes each message back to its session.
 import t, { type Test } from 'tap';
-import { PassThrough } from 'node:stream';
 import { main } from '../bin/comet-fsm.js';
 import { CometClient } from '../lib/client/index.js';
 import { startChatServer } from '../examples/chat/server.js';
 import { MAX_TEXT_LENGTH } from '../examples/chat/protocol.js';
 import { startComet } from './fixtures/comet-server.js';
 import { until } from './fixtures/fake-comet.js';
+import { pipedIo } from './fixtures/cli_io.js';
 import { sidTag } from '../lib/index.js';
 
 function io() {
-  const stdin = new PassThrough();
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (c: Buffer) => (out += c.toString()));
-  stderr.on('data', (c: Buffer) => (err += c.toString()));
+  const p = pipedIo();
   return {
-    stdin,
-    stdout,
-    stderr,
-    out: () => out,
-    err: () => err,
-    lines: () => out.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as unknown),
+    ...p,
+    lines: () => p.out().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as unknown),
     clientOptions: { retryBaseMs: 5, retryCapMs: 20 },
   };
 }

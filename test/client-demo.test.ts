@@ -10,13 +10,13 @@ import { projectRoot, startChatServer } from '../examples/chat/server.js';
 import { isChatEvent, type ChatEvent } from '../examples/chat/protocol.js';
 import { CHAT_HISTORY_MAX_BYTES, CHAT_HISTORY_MAX_LINES, ChatRoom } from '../examples/chat/room.js';
 import { until } from './fixtures/fake-comet.js';
+import { buildClientBundle } from './fixtures/client_bundle.js';
 
 const root = projectRoot();
 const pageDir = join(root, 'examples', 'chat');
 
 void t.test('serves the page, its script and the client bundle; nothing else from disk', async (t) => {
-  const bundleDir = t.testdir();
-  await promisify(execFile)(process.execPath, [join(root, 'scripts', 'build-client.mjs'), bundleDir], { cwd: root });
+  const bundleDir = await buildClientBundle(t, root);
   const chat = await startChatServer({ assets: { pageDir, bundleDir } });
   t.teardown(() => chat.close());
 

@@ -1,20 +1,12 @@
 // `comet-fsm tree URL`, in-process against a server with its observer on: the tree as text, a
 // redraw under --watch that marks the restarted node, and a clear failure where there is no observer.
 import t from 'tap';
-import { PassThrough } from 'node:stream';
 import { main } from '../bin/comet-fsm.js';
 import { treeUrl } from '../bin/tree.js';
 import { createCometServer } from '../lib/index.js';
+import { pipedIo } from './fixtures/cli_io.js';
 
-function io() {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (c: Buffer) => (out += c.toString()));
-  stderr.on('data', (c: Buffer) => (err += c.toString()));
-  return { stdin: new PassThrough(), stdout, stderr, out: () => out, err: () => err };
-}
+const io = pipedIo;
 
 async function serve(t: { teardown(fn: () => unknown): void }, observer: boolean) {
   const comet = await createCometServer({ observer });
