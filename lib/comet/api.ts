@@ -102,8 +102,8 @@ export interface ReplyWaiter {
 export interface CometApi {
   handleJson(body: unknown, socket: SocketWatch): Promise<ApiReply>;
   /**
-   * {@link handleJson} with the reply told to `waiter` (in a microtask at the earliest, never
-   * before this returns) instead of returned as a promise: what the HTTP handler uses, so that a
+   * {@link handleJson} with the reply told to `waiter` (from the check phase of the event loop,
+   * with every other reply of the turn: never before this returns) instead of returned as a promise: what the HTTP handler uses, so that a
    * held poll keeps one small object alive rather than a chain of promises. Optional: the handler
    * falls back to `handleJson` for an API made by other means.
    */
@@ -260,21 +260,26 @@ export function createCometApi(deps: CometApiDeps): CometApi {
   return { handleJson, handleJsonWith, handleSetup, handleRequest, handlePacket, broadcast };
 }
 
-/** Something to run in the next microtask: a reply to hand to its waiter. */
+/** Something to run once the turn's I/O is done: a reply to hand to its waiter. */
 interface Deferred {
   run(): void;
 }
 
-// One queue and one microtask for every reply told in a turn: the FSM tells its caller from
-// inside its handler (`reply`), and the HTTP side must write only once that handler is done, as
-// it did when a promise carried the reply; a closure or a promise per reply is what this saves.
-// The microtask is a reaction on a settled promise, as nact.ts schedules its mailboxes: Node
-// wraps each queueMicrotask callback in an AsyncResource and a bound function.
+// One queue for every reply told in a turn of the event loop, handed to the waiters from one
+// `setImmediate`, in the check phase, after the poll phase has read every request that was ready.
+// Two reasons. The FSM tells its caller from inside its handler (`reply`), and the HTTP side must
+// write only once that handler is done, as it did when a promise carried the reply. And replies
+// written one by one, each as soon as its FSM answered, reach clients tens of microseconds apart:
+// a client that went back to sleep in between is woken again by each one, and on one machine that
+// wake-up is paid inside the server's `writev` (a cross-core interrupt; 4 us of 31 per echo
+// request, docs/benchmarks.md). Written together, a burst wakes each client once, as nact's own
+// `setImmediate` scheduling did, while the mailboxes still run from a microtask (which is what
+// keeps a request's garbage young). The cost is latency: a reply waits for the rest of the poll
+// phase, never for a timer or another turn.
 let queue: Deferred[] = [];
-const SETTLED = Promise.resolve();
 
 function later(d: Deferred): void {
-  if (queue.push(d) === 1) void SETTLED.then(drain);
+  if (queue.push(d) === 1) setImmediate(drain);
 }
 
 function drain(): void {
@@ -292,7 +297,7 @@ function drain(): void {
   }
 }
 
-/** A reply known at once (a frame that does not decode), told in a microtask as any other. */
+/** A reply known at once (a frame that does not decode), told with the turn's others. */
 class Settled implements Deferred {
   constructor(readonly waiter: ReplyWaiter, readonly reply: ApiReply) {}
 
@@ -304,7 +309,7 @@ class Settled implements Deferred {
 /**
  * One request frame's call to its session, from the HTTP side's waiter to the FSM's reply: all a
  * held poll keeps of the API (its rid, its socket watch, its waiter). Told by the router once,
- * then tells the waiter in the next microtask.
+ * then tells the waiter with the turn's other replies.
  */
 class RequestCall implements SessionCallWaiter<RequestOutcome>, Deferred, SocketClosedListener {
   #outcome: RequestOutcome | undefined = undefined;
