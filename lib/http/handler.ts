@@ -11,7 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ApiReply, CometApi, ReplyWaiter, SocketClosedListener, SocketWatch } from '../comet/api.js';
 import { systemClock, type Clock, type TimerHandle } from '../otp/clock.js';
 import type { Logger } from '../otp/logger.js';
-import { readJsonBodyThen } from './body.js';
+import { readJsonBodyTo, type BodyReceiver, type ReadJsonBodyOptions, type ReadJsonBodyResult } from './body.js';
 import { HeldPolls, type InFlightRequest } from './held_polls.js';
 import { requestUrl } from './request_url.js';
 import { allowedMethods, applyCors, handlePreflight, type CorsOption } from './cors.js';
@@ -71,14 +71,7 @@ export interface HandlerOptions {
  * http.createServer(handler).listen(8080);
  */
 export function createHandler(api: CometApi, opts: HandlerOptions): CometHandler {
-  const limits: ResponseLimits = {
-    writeTimeout: opts.writeTimeout ?? DEFAULT_WRITE_TIMEOUT_MS,
-    maxPerSession: opts.maxConnectionsPerSession ?? DEFAULT_MAX_CONNECTIONS_PER_SESSION,
-    clock: opts.clock ?? systemClock,
-    inFlight: opts.inFlight ?? new HeldPolls(),
-    trustProxy: opts.trustProxy === true,
-    logger: opts.logger,
-  };
+  const endpoint = new Endpoint(api, opts);
   return (req, res, next) => {
     if (pathnameOf(requestUrl(req)) !== opts.path) {
       if (next) return next();
@@ -86,7 +79,7 @@ export function createHandler(api: CometApi, opts: HandlerOptions): CometHandler
       return;
     }
     try {
-      serve(api, opts, limits, req, res);
+      endpoint.serve(req, res);
     } catch (err) {
       internalError(opts.logger, res, err);
     }
@@ -99,36 +92,68 @@ function internalError(logger: Logger, res: ServerResponse, err: unknown): void 
   sendError(res, 'overloaded', 'internal error');
 }
 
-// Promise chains rather than async functions: while a poll is held, an async function's frame
-// (every local, the generator state) would stay alive with it, in every session.
-function serve(api: CometApi, opts: HandlerOptions, limits: ResponseLimits, req: IncomingMessage, res: ServerResponse): void {
-  if (handlePreflight(req, res, opts.cors)) return;
-  applyCors(req, res, opts.cors);
-  if (req.method !== 'POST') {
-    sendError(res, 'method_not_allowed', 'use POST', { Allow: allowedMethods(opts.cors) });
-    return;
-  }
-  if (opts.isClosing()) {
-    sendError(res, 'shutting_down', 'the server is shutting down');
-    return;
-  }
-  const pre = preParsedBody(req);
-  if (pre) {
-    answer(api, opts, limits, res, pre.value);
-    return;
-  }
-  // `beforeRead` runs once the headers have passed every check that needs no body: a client
-  // that sent `Expect: 100-continue` gets the 405/413/415 instead of a `100 Continue` first.
+/**
+ * The comet endpoint of one handler, and the receiver of every body it reads (the response is
+ * the read's tag): nothing is made per request before the body is in but the read itself.
+ * No async function: while a poll is held, its frame (every local, the generator state) would
+ * stay alive with it, in every session.
+ */
+class Endpoint implements BodyReceiver<ServerResponse> {
+  readonly #api: CometApi;
+  readonly #opts: HandlerOptions;
+  readonly #limits: ResponseLimits;
   // `lazy`: the messages stay text until their session delivers them (lib/comet/json_text.ts).
-  readJsonBodyThen(req, { maxBytes: opts.maxBodyBytes, lazy: true, beforeRead: () => continueIfExpected(req, res) }, (err, parsed) => {
+  readonly #read: ReadJsonBodyOptions;
+
+  constructor(api: CometApi, opts: HandlerOptions) {
+    this.#api = api;
+    this.#opts = opts;
+    this.#limits = {
+      writeTimeout: opts.writeTimeout ?? DEFAULT_WRITE_TIMEOUT_MS,
+      maxPerSession: opts.maxConnectionsPerSession ?? DEFAULT_MAX_CONNECTIONS_PER_SESSION,
+      clock: opts.clock ?? systemClock,
+      inFlight: opts.inFlight ?? new HeldPolls(),
+      trustProxy: opts.trustProxy === true,
+      logger: opts.logger,
+    };
+    this.#read = { maxBytes: opts.maxBodyBytes, lazy: true };
+  }
+
+  serve(req: IncomingMessage, res: ServerResponse): void {
+    const opts = this.#opts;
+    if (handlePreflight(req, res, opts.cors)) return;
+    applyCors(req, res, opts.cors);
+    if (req.method !== 'POST') {
+      sendError(res, 'method_not_allowed', 'use POST', { Allow: allowedMethods(opts.cors) });
+      return;
+    }
+    if (opts.isClosing()) {
+      sendError(res, 'shutting_down', 'the server is shutting down');
+      return;
+    }
+    const pre = preParsedBody(req);
+    if (pre) {
+      answer(this.#api, this.#limits, res, pre.value);
+      return;
+    }
+    readJsonBodyTo(req, this.#read, this, res);
+  }
+
+  /** The headers passed every check that needs no body: a client that sent `Expect:
+   *  100-continue` gets the 405/413/415 instead of a `100 Continue` first. */
+  beforeRead(res: ServerResponse): void {
+    continueIfExpected(res.req, res);
+  }
+
+  bodyRead(res: ServerResponse, err: unknown, parsed: ReadJsonBodyResult | undefined): void {
     try {
-      if (parsed === undefined) internalError(opts.logger, res, err);
-      else if (parsed.ok) answer(api, opts, limits, res, parsed.value);
+      if (parsed === undefined) internalError(this.#opts.logger, res, err);
+      else if (parsed.ok) answer(this.#api, this.#limits, res, parsed.value);
       else sendError(res, parsed.code, parsed.message);
     } catch (e) {
-      internalError(opts.logger, res, e);
+      internalError(this.#opts.logger, res, e);
     }
-  });
+  }
 }
 
 /**
@@ -299,7 +324,7 @@ function sidOf(body: unknown): string | undefined {
  * in flight, `503 overloaded`. A sid that names no session counts too, for the moment it takes
  * to answer 404.
  */
-function answer(api: CometApi, opts: HandlerOptions, limits: ResponseLimits, res: ServerResponse, body: unknown): void {
+function answer(api: CometApi, limits: ResponseLimits, res: ServerResponse, body: unknown): void {
   if (res.destroyed) return; // the client left while we read its body
   const sid = sidOf(body);
   if (sid !== undefined && limits.inFlight.count(sid) >= limits.maxPerSession) {
