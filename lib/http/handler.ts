@@ -62,6 +62,9 @@ export interface HandlerOptions {
   /** The table of requests in flight by sid, when the caller reads it too (`heldCount`, the test
    *  hook `dropHeldPoll`); default: the handler's own. */
   readonly inFlight?: HeldPolls;
+  /** Called once for each response the handler was given, once it has been flushed to its
+   *  socket (not for one whose socket died first): the metrics' response counter. */
+  readonly onResponse?: (res: ServerResponse) => void;
 }
 
 /**
@@ -72,7 +75,16 @@ export interface HandlerOptions {
  */
 export function createHandler(api: CometApi, opts: HandlerOptions): CometHandler {
   const endpoint = new Endpoint(api, opts);
+  const onResponse = opts.onResponse;
+  // One listener function for every response ('close' fires once, after 'finish' or when the
+  // socket died first; `this` is the response), its exchange found on it: no closure, no `once`
+  // wrapper, and no second listener (an array per response) for the response count.
+  function onResponseClose(this: ExchangeResponse): void {
+    this[EXCHANGE]?.closed();
+    if (onResponse !== undefined && this.writableFinished) onResponse(this);
+  }
   return (req, res, next) => {
+    res.on('close', onResponseClose);
     if (pathnameOf(requestUrl(req)) !== opts.path) {
       if (next) return next();
       sendError(res, 'not_found', 'no such endpoint');
@@ -184,12 +196,6 @@ interface ResponseLimits {
 const EXCHANGE = Symbol('comet.exchange');
 type ExchangeResponse = ServerResponse & { [EXCHANGE]?: Exchange };
 
-// One listener function for every response ('close' fires once; `this` is the response), its
-// exchange found on the response: no closure, no `once` wrapper per request.
-function onResponseClose(this: ExchangeResponse): void {
-  this[EXCHANGE]?.closed();
-}
-
 /**
  * One request frame and its response, from admission until the response closed: its count
  * against its session, the FSM's watch on its socket (`{active, once}` -> `{tcp_closed, Socket}`:
@@ -213,9 +219,9 @@ class Exchange implements SocketWatch, InFlightRequest, ReplyWaiter {
     this.#limits = limits;
     this.#sid = sid;
     if (sid !== undefined) limits.inFlight.add(sid, this);
+    // The handler listens to the response's 'close' (see `createHandler`), which fires once
+    // either way: after 'finish' (flushed) or when the socket dies first.
     this.res[EXCHANGE] = this;
-    // 'close' fires once either way: after 'finish' (flushed) or when the socket dies first.
-    res.on('close', onResponseClose);
   }
 
   /** The client's address, read only by a setup (per-client limits): a request never asks the
