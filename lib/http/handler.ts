@@ -209,6 +209,7 @@ class Exchange implements SocketWatch, InFlightRequest, ReplyWaiter {
   /** The sid it counts under in `inFlight` (none for a setup). */
   readonly #sid: string | undefined;
   awaitingReply = true;
+  nextInFlight: InFlightRequest | undefined = undefined;
   /** Told if the socket closes before the reply is written (the FSM's watch). */
   #onGone: SocketClosedListener | undefined = undefined;
   #release: (() => void) | undefined = undefined;
