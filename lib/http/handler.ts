@@ -194,6 +194,13 @@ interface ResponseLimits {
 }
 
 const EXCHANGE = Symbol('comet.exchange');
+
+/** A reply handed to node whose bytes the socket has not all taken yet: its write timeout, and
+ *  its budget's release. Kept apart from the exchange: a held poll never has one. */
+interface Unflushed {
+  readonly timer: TimerHandle;
+  readonly release: (() => void) | undefined;
+}
 type ExchangeResponse = ServerResponse & { [EXCHANGE]?: Exchange };
 
 /**
@@ -212,8 +219,8 @@ class Exchange implements SocketWatch, InFlightRequest, ReplyWaiter {
   nextInFlight: InFlightRequest | undefined = undefined;
   /** Told if the socket closes before the reply is written (the FSM's watch). */
   #onGone: SocketClosedListener | undefined = undefined;
-  #release: (() => void) | undefined = undefined;
-  #timer: TimerHandle | undefined = undefined;
+  /** A reply the socket did not take at once (a client slow to read, rare): what bounds it. */
+  #unflushed: Unflushed | undefined = undefined;
 
   constructor(res: ServerResponse, limits: ResponseLimits, sid: string | undefined) {
     this.res = res;
@@ -292,13 +299,11 @@ class Exchange implements SocketWatch, InFlightRequest, ReplyWaiter {
       release?.();
       return;
     }
-    if (release !== undefined) {
-      this.#release = release;
-      res.on('finish', release); // idempotent, and 'finish' fires once: no `once` wrapper
-    }
-    this.#timer = this.#limits.clock.setTimeout(() => {
+    if (release !== undefined) res.on('finish', release); // idempotent, and 'finish' fires once: no `once` wrapper
+    const timer = this.#limits.clock.setTimeout(() => {
       if (!res.writableFinished) res.destroy();
     }, this.#limits.writeTimeout);
+    this.#unflushed = { timer, release };
   }
 
   /** The response closed: flushed, or its socket died first. */
@@ -308,11 +313,12 @@ class Exchange implements SocketWatch, InFlightRequest, ReplyWaiter {
     const onGone = this.#onGone;
     this.#onGone = undefined;
     if (onGone !== undefined && !res.writableFinished) onGone.socketClosed();
-    const release = this.#release;
-    this.#release = undefined;
-    release?.();
-    if (this.#timer !== undefined) this.#limits.clock.clearTimeout(this.#timer);
-    this.#timer = undefined;
+    const unflushed = this.#unflushed;
+    this.#unflushed = undefined;
+    if (unflushed !== undefined) {
+      unflushed.release?.();
+      this.#limits.clock.clearTimeout(unflushed.timer);
+    }
     if (this.#sid !== undefined) {
       this.answered();
       this.#limits.inFlight.delete(this.#sid, this);
