@@ -282,6 +282,7 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
     ...(options.clock ? { clock: options.clock } : {}),
     isClosing: () => closing,
     inFlight: held,
+    ...(metrics ? { onResponse: (res: ServerResponse) => metrics.response(res.statusCode) } : {}),
   });
   const ops = {
     metricsPath: options.metricsPath ?? DEFAULT_METRICS_PATH,
@@ -289,8 +290,6 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
     registry: metrics?.registry,
     healthy: () => !closing && !fatal,
   };
-  // One listener function for every response ('finish' fires once; `this` is the response).
-  const countResponse = metrics ? function (this: ServerResponse): void { metrics.response(this.statusCode); } : undefined;
   if (observer) {
     // The observer's own sessions live on a comet server of their own: the application never
     // sees them, and they never count against its limits.
@@ -307,7 +306,6 @@ export async function createCometServer(options: CometServerOptions = {}): Promi
     const pathname = pathnameOf(requestUrl(req));
     if (observer?.serve(pathname, req, res)) return;
     if (serveOps(ops, pathname, req, res)) return;
-    if (countResponse) res.on('finish', countResponse);
     cometHandler(req, res, next);
   };
 

@@ -164,6 +164,25 @@ void t.test('Content-Length over the limit: 413 at once, without the body being 
   t.ok((sockets[0]?.bytesRead ?? Infinity) < 4096, 'server read little more than the head');
 });
 
+void t.test('a Content-Length body in several pieces is read whole', async (t) => {
+  const { port, results } = await bodyServer(t);
+  const conn = await RawConnection.open(t, port);
+  // Cut inside the two bytes of "é": the pieces are joined as bytes before they are decoded.
+  const body = Buffer.from('{"s":"héllo","n":[1,2,3]}');
+  const cut = body.indexOf(0xc3) + 1;
+  await conn.write(head({ 'Content-Type': 'application/json', 'Content-Length': String(body.length) }));
+  await conn.write(body.subarray(0, cut));
+  await new Promise((r) => setTimeout(r, 20));
+  await conn.write(body.subarray(cut, cut + 3));
+  await new Promise((r) => setTimeout(r, 20));
+  await conn.write(body.subarray(cut + 3));
+  const res = await conn.readResponse();
+  t.equal(res.status, 200);
+  t.strictSame(JSON.parse(res.body), { value: { s: 'héllo', n: [1, 2, 3] } });
+  t.equal(res.headers['connection'], 'keep-alive', 'a fully read body keeps the connection');
+  t.equal(results.length, 1);
+});
+
 void t.test('chunked bodies: limit counted while reading', async (t) => {
   const { port } = await bodyServer(t);
   const send = async (parts: string[]) => {
@@ -291,6 +310,18 @@ void t.test('a stream that ends short of its Content-Length resolves (bad_json)'
   const p = readJsonBody(stream, { maxBytes: LIMIT });
   (stream as unknown as PassThrough).end('{}');
   t.match(await p, { ok: false, code: 'bad_json' });
+});
+
+void t.test('a stream longer than its Content-Length stops at the limit (too_large)', async (t) => {
+  // Not reachable over node:http (the parser reads no more than Content-Length); other sources.
+  const stream = Object.assign(new PassThrough(), {
+    headers: { 'content-type': 'application/json', 'content-length': '10' },
+  }) as unknown as IncomingMessage;
+  const p = readJsonBody(stream, { maxBytes: LIMIT });
+  (stream as unknown as PassThrough).write(Buffer.alloc(LIMIT, 0x20));
+  (stream as unknown as PassThrough).write('{}');
+  t.match(await p, { ok: false, code: 'too_large', message: /larger than 1024 bytes/ });
+  t.equal((stream as unknown as PassThrough).isPaused(), true, 'the stream is paused, the rest left unread');
 });
 
 void t.test('a stream that fails mid-body resolves (bad_json)', async (t) => {

@@ -132,3 +132,34 @@ void t.test('a session with several requests in flight: each counted, each leave
   t.equal(await x.status, -1);
   await until(() => held.sessions === 0, 'the table to empty');
 });
+
+void t.test('the table alone: three requests of one session leave in any order', (t) => {
+  const held = new HeldPolls();
+  const destroyed: string[] = [];
+  const request = (name: string, awaitingReply = true) => ({
+    res: { socket: { destroy: () => destroyed.push(name) } } as unknown as http.ServerResponse,
+    awaitingReply,
+  });
+  const [a, b, c] = [request('a'), request('b', false), request('c')];
+  held.add('s', a);
+  held.add('s', b);
+  held.add('s', c);
+  held.add('other', request('o'));
+  t.equal(held.count('s'), 3);
+  t.equal(held.drop('s'), 2, 'the two still waiting');
+  t.strictSame(destroyed, ['a', 'c']);
+  held.delete('s', b); // the middle one
+  t.equal(held.count('s'), 2);
+  held.delete('s', b); // not in the table any more: nothing changes
+  t.equal(held.count('s'), 2);
+  held.delete('s', a); // the first one
+  t.equal(held.count('s'), 1);
+  held.add('s', a); // back, behind c
+  t.equal(held.count('s'), 2);
+  held.delete('s', c);
+  held.delete('s', a);
+  t.equal(held.count('s'), 0);
+  t.equal(held.sessions, 1, 'only the other session left');
+  t.equal(held.count('other'), 1);
+  t.end();
+});

@@ -1,7 +1,7 @@
 // GET /metrics (Prometheus text) and GET /healthz, as a scraper and a load balancer see them.
 import t from 'tap';
 import { Registry } from 'prom-client';
-import { post, setup, startServer } from './fixtures/http.js';
+import { post, setup, startServer, waitFor } from './fixtures/http.js';
 
 const metric = (text: string, name: string): number | undefined => {
   const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
@@ -27,6 +27,22 @@ void t.test('metrics follow sessions, held polls, messages and packets', async (
   const after = await (await fetch(`${s.base}/metrics`)).text();
   t.equal(metric(after, 'comet_packets_queued'), 0);
   t.equal(metric(after, 'comet_polls_held'), 1);
+});
+
+void t.test('a response counts once flushed: not a held poll whose socket died first', async (t) => {
+  const s = await startServer(t);
+  const sid = await setup(s.url);
+  const held = post(s.url, { sid, rid: 1 }).catch(() => 'reset');
+  await waitFor(() => s.comet.heldCount() === 1, 'the poll is held');
+  t.equal(s.comet.dropHeldPoll(sid), 1);
+  t.equal(await held, 'reset');
+  await waitFor(() => s.comet.heldCount() === 0, 'the poll is gone');
+  const text = await (await fetch(`${s.base}/metrics`)).text();
+  t.match(text, /comet_http_requests_total\{status="200"\} 1\n/, 'the setup, not the dropped poll');
+  t.notMatch(text, /comet_http_requests_total\{status="(?!200)/, 'no other status');
+  // Answered errors count too (405 here), as every response of the endpoint does.
+  t.equal((await fetch(s.url, { method: 'PUT' })).status, 405);
+  t.match(await (await fetch(`${s.base}/metrics`)).text(), /comet_http_requests_total\{status="405"\} 1\n/);
 });
 
 void t.test('an embedder passes its own registry', async (t) => {

@@ -2,6 +2,8 @@
  * Read a request body as one JSON value with hard limits: media type checked before a byte is
  * read, size checked against Content-Length before reading and against the running count while
  * reading (chunked bodies), strict UTF-8, bounded nesting. Never buffers more than the limit.
+ * A body with a Content-Length (what every client sends) is read by one object here; raw-body
+ * reads the rest (chunked bodies, odd streams), with the same outcomes.
  */
 import type { IncomingMessage } from 'node:http';
 import getRawBody from 'raw-body';
@@ -40,10 +42,19 @@ export type ReadJsonBodyOptions = {
    * JSON.parse makes).
    */
   readonly lazy?: boolean;
-  /** Called once the headers pass every check (media type, declared length), just before the
-   *  first body byte is read: where a `100 Continue` goes. */
-  readonly beforeRead?: () => void;
 };
+
+/**
+ * Who hears how a body read by {@link readJsonBodyTo} went. One object can serve every request:
+ * `tag`, the caller's own (the comet handler passes the response), says which one.
+ */
+export interface BodyReceiver<T> {
+  /** The headers passed every check (media type, declared length) and the first body byte is
+   *  about to be read: where a `100 Continue` goes. */
+  beforeRead(tag: T): void;
+  /** The outcome, or `result` undefined and `err` a programming error. Called once. */
+  bodyRead(tag: T, err: unknown, result: ReadJsonBodyResult | undefined): void;
+}
 
 export type BodyErrorCode = 'bad_json' | 'too_large' | 'unsupported_media_type';
 
@@ -114,53 +125,159 @@ function rawBodyErrorType(err: unknown): string | undefined {
  */
 export function readJsonBody(req: IncomingMessage, opts: ReadJsonBodyOptions): Promise<ReadJsonBodyResult> {
   return new Promise((resolve, reject) => {
-    readJsonBodyThen(req, opts, (err, result) => {
-      if (result !== undefined) resolve(result);
-      else reject(err instanceof Error ? err : new Error(String(err)));
-    });
+    readJsonBodyTo(req, opts, {
+      beforeRead() {},
+      bodyRead(_tag, err, result) {
+        if (result !== undefined) resolve(result);
+        else reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    }, undefined);
   });
 }
 
 /**
- * {@link readJsonBody} with a callback, `done(undefined, result)` or `done(err)` for a programming
- * error: what the comet handler uses, so that reading a body makes no promise of its own.
+ * {@link readJsonBody} without a promise or a closure of its own: `receiver.bodyRead(tag, ...)`
+ * hears the outcome. What the comet handler uses, with one receiver for all its requests.
  */
-export function readJsonBodyThen(
-  req: IncomingMessage, opts: ReadJsonBodyOptions, done: (err: unknown, result?: ReadJsonBodyResult) => void,
-): void {
+export function readJsonBodyTo<T>(req: IncomingMessage, opts: ReadJsonBodyOptions, receiver: BodyReceiver<T>, tag: T): void {
   const maxDepth = opts.maxDepth ?? DEFAULT_MAX_JSON_DEPTH;
   // A NaN or negative limit would make raw-body skip the check altogether: refuse it loudly.
   if (!Number.isSafeInteger(opts.maxBytes) || opts.maxBytes < 0 || !Number.isSafeInteger(maxDepth) || maxDepth < 1) {
-    done(new RangeError('readJsonBody: maxBytes must be an integer >= 0 and maxDepth an integer >= 1'));
+    receiver.bodyRead(tag, new RangeError('readJsonBody: maxBytes must be an integer >= 0 and maxDepth an integer >= 1'), undefined);
     return;
   }
   const mediaProblem = mediaTypeProblem(req);
-  if (mediaProblem !== undefined) return done(undefined, failure('unsupported_media_type', mediaProblem));
+  if (mediaProblem !== undefined) return receiver.bodyRead(tag, undefined, failure('unsupported_media_type', mediaProblem));
   if (req.readableEnded) {
-    done(new Error('readJsonBody: the request body was already read (does a body parser run before this handler?)'));
+    receiver.bodyRead(tag, new Error('readJsonBody: the request body was already read (does a body parser run before this handler?)'), undefined);
     return;
   }
-  if (req.destroyed) return done(undefined, failure('bad_json', 'request aborted before its body was read'));
+  if (req.destroyed) return receiver.bodyRead(tag, undefined, failure('bad_json', 'request aborted before its body was read'));
   const length = declaredLength(req);
   // Decided from the headers alone, before `beforeRead` (a client waiting on 100-continue gets
   // the 413 instead); raw-body would refuse it too, but only once reading has been asked for.
-  if (length !== null && length > opts.maxBytes) return done(undefined, failure('too_large', `body is larger than ${opts.maxBytes} bytes`));
-  opts.beforeRead?.();
+  if (length !== null && length > opts.maxBytes) return receiver.bodyRead(tag, undefined, failure('too_large', `body is larger than ${opts.maxBytes} bytes`));
+  receiver.beforeRead(tag);
+  if (length !== null && plainStream(req)) {
+    new BodyRead(req, length, opts.maxBytes, maxDepth, opts.lazy === true, receiver, tag).start();
+    return;
+  }
   getRawBody(req, { limit: opts.maxBytes, length }, (err, raw) => {
     if (err) {
       switch (rawBodyErrorType(err)) {
         case 'entity.too.large':
-          return done(undefined, failure('too_large', `body is larger than ${opts.maxBytes} bytes`));
+          return receiver.bodyRead(tag, undefined, failure('too_large', `body is larger than ${opts.maxBytes} bytes`));
         case 'request.aborted':
         case 'request.size.invalid':
-          return done(undefined, failure('bad_json', 'request aborted before its body was complete'));
+          return receiver.bodyRead(tag, undefined, failure('bad_json', ABORTED));
         default:
-          return req.destroyed ? done(undefined, failure('bad_json', 'request aborted before its body was complete')) : done(err);
+          return req.destroyed ? receiver.bodyRead(tag, undefined, failure('bad_json', ABORTED)) : receiver.bodyRead(tag, err, undefined);
       }
     }
-    done(undefined, parseJson(raw, maxDepth, opts.lazy === true));
+    receiver.bodyRead(tag, undefined, parseJson(raw, maxDepth, opts.lazy === true));
   });
 }
+
+const ABORTED = 'request aborted before its body was complete';
+
+/** Still readable, and in bytes: a stream raw-body would read (it refuses one with an encoding set). */
+function plainStream(req: IncomingMessage): boolean {
+  return req.readable && req.readableEncoding === null;
+}
+
+const READING = Symbol('comet.bodyRead');
+type ReadingRequest = IncomingMessage & { [READING]?: BodyRead<unknown> | undefined };
+
+// One listener function of each kind for every read (`this` is the request), the read found on
+// it: no closure, no AsyncResource or bound function per request, as raw-body makes.
+function onBodyData(this: ReadingRequest, chunk: Buffer): void {
+  this[READING]?.data(chunk);
+}
+function onBodyEnd(this: ReadingRequest): void {
+  this[READING]?.end();
+}
+function onBodyError(this: ReadingRequest, err: unknown): void {
+  this[READING]?.failed(err);
+}
+function onBodyClose(this: ReadingRequest): void {
+  this[READING]?.failed(undefined);
+}
+
+/**
+ * The read of a body whose Content-Length is known (and within the limit): raw-body's, with the
+ * same outcomes, as one object. Bytes past the limit are never kept, a body that ends short of
+ * its length or whose stream fails or closes first is an abort, and on any of these the stream
+ * is paused and left unread. Most bodies come in one chunk, kept as it is (no copy).
+ */
+class BodyRead<T> {
+  readonly #req: ReadingRequest;
+  readonly #length: number;
+  readonly #maxBytes: number;
+  readonly #maxDepth: number;
+  readonly #lazy: boolean;
+  readonly #receiver: BodyReceiver<T>;
+  readonly #tag: T;
+  #received = 0;
+  #first: Buffer | undefined = undefined;
+  #chunks: Buffer[] | undefined = undefined;
+
+  constructor(req: IncomingMessage, length: number, maxBytes: number, maxDepth: number, lazy: boolean, receiver: BodyReceiver<T>, tag: T) {
+    this.#req = req;
+    this.#length = length;
+    this.#maxBytes = maxBytes;
+    this.#maxDepth = maxDepth;
+    this.#lazy = lazy;
+    this.#receiver = receiver;
+    this.#tag = tag;
+  }
+
+  start(): void {
+    const req = this.#req;
+    req[READING] = this;
+    req.on('close', onBodyClose);
+    req.on('error', onBodyError);
+    req.on('end', onBodyEnd);
+    req.on('data', onBodyData);
+  }
+
+  data(chunk: Buffer): void {
+    this.#received += chunk.length;
+    if (this.#received > this.#maxBytes) return this.#done(undefined, failure('too_large', `body is larger than ${this.#maxBytes} bytes`), true);
+    if (this.#first === undefined) this.#first = chunk;
+    else (this.#chunks ??= [this.#first]).push(chunk);
+  }
+
+  end(): void {
+    if (this.#received !== this.#length) return this.#done(undefined, failure('bad_json', ABORTED), true);
+    const raw = this.#chunks !== undefined ? Buffer.concat(this.#chunks, this.#received) : this.#first ?? EMPTY;
+    this.#first = this.#chunks = undefined;
+    this.#done(undefined, parseJson(raw, this.#maxDepth, this.#lazy), false);
+  }
+
+  /** The stream failed (`err`) or closed before its end. */
+  failed(err: unknown): void {
+    // An 'error' on a stream that is not destroyed is not a client's doing (raw-body passes it on).
+    if (err !== undefined && !this.#req.destroyed) return this.#done(err, undefined, true);
+    this.#done(undefined, failure('bad_json', ABORTED), true);
+  }
+
+  #done(err: unknown, result: ReadJsonBodyResult | undefined, halt: boolean): void {
+    const req = this.#req;
+    req[READING] = undefined;
+    req.off('data', onBodyData);
+    req.off('end', onBodyEnd);
+    req.off('error', onBodyError);
+    req.off('close', onBodyClose);
+    this.#first = this.#chunks = undefined;
+    if (halt) {
+      req.unpipe();
+      req.pause();
+    }
+    this.#receiver.bodyRead(this.#tag, err, result);
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
 
 function parseJson(raw: Buffer, maxDepth: number, lazy: boolean): ReadJsonBodyResult {
   if (raw.length === 0) return failure('bad_json', 'body is empty; send one JSON object');

@@ -11,7 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ApiReply, CometApi, ReplyWaiter, SocketClosedListener, SocketWatch } from '../comet/api.js';
 import { systemClock, type Clock, type TimerHandle } from '../otp/clock.js';
 import type { Logger } from '../otp/logger.js';
-import { readJsonBodyThen } from './body.js';
+import { readJsonBodyTo, type BodyReceiver, type ReadJsonBodyOptions, type ReadJsonBodyResult } from './body.js';
 import { HeldPolls, type InFlightRequest } from './held_polls.js';
 import { requestUrl } from './request_url.js';
 import { allowedMethods, applyCors, handlePreflight, type CorsOption } from './cors.js';
@@ -62,6 +62,9 @@ export interface HandlerOptions {
   /** The table of requests in flight by sid, when the caller reads it too (`heldCount`, the test
    *  hook `dropHeldPoll`); default: the handler's own. */
   readonly inFlight?: HeldPolls;
+  /** Called once for each response the handler was given, once it has been flushed to its
+   *  socket (not for one whose socket died first): the metrics' response counter. */
+  readonly onResponse?: (res: ServerResponse) => void;
 }
 
 /**
@@ -71,22 +74,24 @@ export interface HandlerOptions {
  * http.createServer(handler).listen(8080);
  */
 export function createHandler(api: CometApi, opts: HandlerOptions): CometHandler {
-  const limits: ResponseLimits = {
-    writeTimeout: opts.writeTimeout ?? DEFAULT_WRITE_TIMEOUT_MS,
-    maxPerSession: opts.maxConnectionsPerSession ?? DEFAULT_MAX_CONNECTIONS_PER_SESSION,
-    clock: opts.clock ?? systemClock,
-    inFlight: opts.inFlight ?? new HeldPolls(),
-    trustProxy: opts.trustProxy === true,
-    logger: opts.logger,
-  };
+  const endpoint = new Endpoint(api, opts);
+  const onResponse = opts.onResponse;
+  // One listener function for every response ('close' fires once, after 'finish' or when the
+  // socket died first; `this` is the response), its exchange found on it: no closure, no `once`
+  // wrapper, and no second listener (an array per response) for the response count.
+  function onResponseClose(this: ExchangeResponse): void {
+    this[EXCHANGE]?.closed();
+    if (onResponse !== undefined && this.writableFinished) onResponse(this);
+  }
   return (req, res, next) => {
+    res.on('close', onResponseClose);
     if (pathnameOf(requestUrl(req)) !== opts.path) {
       if (next) return next();
       sendError(res, 'not_found', 'no such endpoint');
       return;
     }
     try {
-      serve(api, opts, limits, req, res);
+      endpoint.serve(req, res);
     } catch (err) {
       internalError(opts.logger, res, err);
     }
@@ -99,36 +104,68 @@ function internalError(logger: Logger, res: ServerResponse, err: unknown): void 
   sendError(res, 'overloaded', 'internal error');
 }
 
-// Promise chains rather than async functions: while a poll is held, an async function's frame
-// (every local, the generator state) would stay alive with it, in every session.
-function serve(api: CometApi, opts: HandlerOptions, limits: ResponseLimits, req: IncomingMessage, res: ServerResponse): void {
-  if (handlePreflight(req, res, opts.cors)) return;
-  applyCors(req, res, opts.cors);
-  if (req.method !== 'POST') {
-    sendError(res, 'method_not_allowed', 'use POST', { Allow: allowedMethods(opts.cors) });
-    return;
-  }
-  if (opts.isClosing()) {
-    sendError(res, 'shutting_down', 'the server is shutting down');
-    return;
-  }
-  const pre = preParsedBody(req);
-  if (pre) {
-    answer(api, opts, limits, res, pre.value);
-    return;
-  }
-  // `beforeRead` runs once the headers have passed every check that needs no body: a client
-  // that sent `Expect: 100-continue` gets the 405/413/415 instead of a `100 Continue` first.
+/**
+ * The comet endpoint of one handler, and the receiver of every body it reads (the response is
+ * the read's tag): nothing is made per request before the body is in but the read itself.
+ * No async function: while a poll is held, its frame (every local, the generator state) would
+ * stay alive with it, in every session.
+ */
+class Endpoint implements BodyReceiver<ServerResponse> {
+  readonly #api: CometApi;
+  readonly #opts: HandlerOptions;
+  readonly #limits: ResponseLimits;
   // `lazy`: the messages stay text until their session delivers them (lib/comet/json_text.ts).
-  readJsonBodyThen(req, { maxBytes: opts.maxBodyBytes, lazy: true, beforeRead: () => continueIfExpected(req, res) }, (err, parsed) => {
+  readonly #read: ReadJsonBodyOptions;
+
+  constructor(api: CometApi, opts: HandlerOptions) {
+    this.#api = api;
+    this.#opts = opts;
+    this.#limits = {
+      writeTimeout: opts.writeTimeout ?? DEFAULT_WRITE_TIMEOUT_MS,
+      maxPerSession: opts.maxConnectionsPerSession ?? DEFAULT_MAX_CONNECTIONS_PER_SESSION,
+      clock: opts.clock ?? systemClock,
+      inFlight: opts.inFlight ?? new HeldPolls(),
+      trustProxy: opts.trustProxy === true,
+      logger: opts.logger,
+    };
+    this.#read = { maxBytes: opts.maxBodyBytes, lazy: true };
+  }
+
+  serve(req: IncomingMessage, res: ServerResponse): void {
+    const opts = this.#opts;
+    if (handlePreflight(req, res, opts.cors)) return;
+    applyCors(req, res, opts.cors);
+    if (req.method !== 'POST') {
+      sendError(res, 'method_not_allowed', 'use POST', { Allow: allowedMethods(opts.cors) });
+      return;
+    }
+    if (opts.isClosing()) {
+      sendError(res, 'shutting_down', 'the server is shutting down');
+      return;
+    }
+    const pre = preParsedBody(req);
+    if (pre) {
+      answer(this.#api, this.#limits, res, pre.value);
+      return;
+    }
+    readJsonBodyTo(req, this.#read, this, res);
+  }
+
+  /** The headers passed every check that needs no body: a client that sent `Expect:
+   *  100-continue` gets the 405/413/415 instead of a `100 Continue` first. */
+  beforeRead(res: ServerResponse): void {
+    continueIfExpected(res.req, res);
+  }
+
+  bodyRead(res: ServerResponse, err: unknown, parsed: ReadJsonBodyResult | undefined): void {
     try {
-      if (parsed === undefined) internalError(opts.logger, res, err);
-      else if (parsed.ok) answer(api, opts, limits, res, parsed.value);
+      if (parsed === undefined) internalError(this.#opts.logger, res, err);
+      else if (parsed.ok) answer(this.#api, this.#limits, res, parsed.value);
       else sendError(res, parsed.code, parsed.message);
     } catch (e) {
-      internalError(opts.logger, res, e);
+      internalError(this.#opts.logger, res, e);
     }
-  });
+  }
 }
 
 /**
@@ -157,13 +194,14 @@ interface ResponseLimits {
 }
 
 const EXCHANGE = Symbol('comet.exchange');
-type ExchangeResponse = ServerResponse & { [EXCHANGE]?: Exchange };
 
-// One listener function for every response ('close' fires once; `this` is the response), its
-// exchange found on the response: no closure, no `once` wrapper per request.
-function onResponseClose(this: ExchangeResponse): void {
-  this[EXCHANGE]?.closed();
+/** A reply handed to node whose bytes the socket has not all taken yet: its write timeout, and
+ *  its budget's release. Kept apart from the exchange: a held poll never has one. */
+interface Unflushed {
+  readonly timer: TimerHandle;
+  readonly release: (() => void) | undefined;
 }
+type ExchangeResponse = ServerResponse & { [EXCHANGE]?: Exchange };
 
 /**
  * One request frame and its response, from admission until the response closed: its count
@@ -178,19 +216,20 @@ class Exchange implements SocketWatch, InFlightRequest, ReplyWaiter {
   /** The sid it counts under in `inFlight` (none for a setup). */
   readonly #sid: string | undefined;
   awaitingReply = true;
+  nextInFlight: InFlightRequest | undefined = undefined;
   /** Told if the socket closes before the reply is written (the FSM's watch). */
   #onGone: SocketClosedListener | undefined = undefined;
-  #release: (() => void) | undefined = undefined;
-  #timer: TimerHandle | undefined = undefined;
+  /** A reply the socket did not take at once (a client slow to read, rare): what bounds it. */
+  #unflushed: Unflushed | undefined = undefined;
 
   constructor(res: ServerResponse, limits: ResponseLimits, sid: string | undefined) {
     this.res = res;
     this.#limits = limits;
     this.#sid = sid;
     if (sid !== undefined) limits.inFlight.add(sid, this);
+    // The handler listens to the response's 'close' (see `createHandler`), which fires once
+    // either way: after 'finish' (flushed) or when the socket dies first.
     this.res[EXCHANGE] = this;
-    // 'close' fires once either way: after 'finish' (flushed) or when the socket dies first.
-    res.on('close', onResponseClose);
   }
 
   /** The client's address, read only by a setup (per-client limits): a request never asks the
@@ -260,13 +299,11 @@ class Exchange implements SocketWatch, InFlightRequest, ReplyWaiter {
       release?.();
       return;
     }
-    if (release !== undefined) {
-      this.#release = release;
-      res.on('finish', release); // idempotent, and 'finish' fires once: no `once` wrapper
-    }
-    this.#timer = this.#limits.clock.setTimeout(() => {
+    if (release !== undefined) res.on('finish', release); // idempotent, and 'finish' fires once: no `once` wrapper
+    const timer = this.#limits.clock.setTimeout(() => {
       if (!res.writableFinished) res.destroy();
     }, this.#limits.writeTimeout);
+    this.#unflushed = { timer, release };
   }
 
   /** The response closed: flushed, or its socket died first. */
@@ -276,11 +313,12 @@ class Exchange implements SocketWatch, InFlightRequest, ReplyWaiter {
     const onGone = this.#onGone;
     this.#onGone = undefined;
     if (onGone !== undefined && !res.writableFinished) onGone.socketClosed();
-    const release = this.#release;
-    this.#release = undefined;
-    release?.();
-    if (this.#timer !== undefined) this.#limits.clock.clearTimeout(this.#timer);
-    this.#timer = undefined;
+    const unflushed = this.#unflushed;
+    this.#unflushed = undefined;
+    if (unflushed !== undefined) {
+      unflushed.release?.();
+      this.#limits.clock.clearTimeout(unflushed.timer);
+    }
     if (this.#sid !== undefined) {
       this.answered();
       this.#limits.inFlight.delete(this.#sid, this);
@@ -299,7 +337,7 @@ function sidOf(body: unknown): string | undefined {
  * in flight, `503 overloaded`. A sid that names no session counts too, for the moment it takes
  * to answer 404.
  */
-function answer(api: CometApi, opts: HandlerOptions, limits: ResponseLimits, res: ServerResponse, body: unknown): void {
+function answer(api: CometApi, limits: ResponseLimits, res: ServerResponse, body: unknown): void {
   if (res.destroyed) return; // the client left while we read its body
   const sid = sidOf(body);
   if (sid !== undefined && limits.inFlight.count(sid) >= limits.maxPerSession) {

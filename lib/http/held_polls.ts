@@ -3,8 +3,9 @@
  * two used to index separately, the same requests by the same sid: the handler's bound on one
  * session's requests in flight (`maxConnectionsPerSession`), and what `heldCount`, the
  * `comet_polls_held` gauge and the test hook `dropHeldPoll` read (the requests still waiting for
- * their session's answer). A session's entry is its one request itself (the common case: its
- * held poll), an array only while it has several.
+ * their session's answer). A session's entry is its first request, and each request links the
+ * next of the same session: a poll and a send in flight together make no array, and one leaving
+ * makes no copy.
  */
 import type { ServerResponse } from 'node:http';
 import type { Sid } from '../comet/ids.js';
@@ -14,10 +15,12 @@ export interface InFlightRequest {
   readonly res: ServerResponse;
   /** True until its session answered it (or the call failed). */
   readonly awaitingReply: boolean;
+  /** The next request of the same session in flight: the table's link, set by the table only. */
+  nextInFlight?: InFlightRequest | undefined;
 }
 
 export class HeldPolls {
-  readonly #bySid = new Map<string, InFlightRequest | InFlightRequest[]>();
+  readonly #bySid = new Map<string, InFlightRequest>();
   #awaiting = 0;
 
   /** How many requests wait for their session's answer. */
@@ -27,16 +30,20 @@ export class HeldPolls {
 
   /** The requests of `sid` in flight (answered or not, until their response closed). */
   count(sid: string): number {
-    const e = this.#bySid.get(sid);
-    return e === undefined ? 0 : Array.isArray(e) ? e.length : 1;
+    let n = 0;
+    for (let r = this.#bySid.get(sid); r !== undefined; r = r.nextInFlight) n++;
+    return n;
   }
 
   /** `r` of `sid` is in flight, waiting for its answer. */
   add(sid: string, r: InFlightRequest): void {
-    const e = this.#bySid.get(sid);
-    if (e === undefined) this.#bySid.set(sid, r);
-    else if (Array.isArray(e)) e.push(r);
-    else this.#bySid.set(sid, [e, r]);
+    r.nextInFlight = undefined;
+    let last = this.#bySid.get(sid);
+    if (last === undefined) this.#bySid.set(sid, r);
+    else {
+      while (last.nextInFlight !== undefined) last = last.nextInFlight;
+      last.nextInFlight = r;
+    }
     this.#awaiting++;
   }
 
@@ -47,15 +54,17 @@ export class HeldPolls {
 
   /** `r`'s response closed: it leaves the table. */
   delete(sid: string, r: InFlightRequest): void {
-    const e = this.#bySid.get(sid);
-    if (e === r) {
-      this.#bySid.delete(sid);
-    } else if (Array.isArray(e)) {
-      const i = e.indexOf(r);
-      if (i !== -1) e.splice(i, 1);
-      if (e.length === 1) this.#bySid.set(sid, e[0] as InFlightRequest);
-      else if (e.length === 0) this.#bySid.delete(sid);
+    const first = this.#bySid.get(sid);
+    if (first === r) {
+      if (r.nextInFlight === undefined) this.#bySid.delete(sid);
+      else this.#bySid.set(sid, r.nextInFlight);
+    } else {
+      let prev = first;
+      while (prev !== undefined && prev.nextInFlight !== r) prev = prev.nextInFlight;
+      if (prev === undefined) return;
+      prev.nextInFlight = r.nextInFlight;
     }
+    r.nextInFlight = undefined;
   }
 
   /** Sessions with a request in flight (tests). */
@@ -66,10 +75,9 @@ export class HeldPolls {
   /** Destroy the socket of every request of `sid` still waiting for its answer (a dead
    *  network); how many. */
   drop(sid: Sid | string): number {
-    const e = this.#bySid.get(sid);
-    if (e === undefined) return 0;
     let n = 0;
-    for (const r of Array.isArray(e) ? [...e] : [e]) {
+    // A socket's 'close' comes later, never inside destroy(): the list stays as it is meanwhile.
+    for (let r = this.#bySid.get(sid); r !== undefined; r = r.nextInFlight) {
       if (!r.awaitingReply) continue;
       r.res.socket?.destroy();
       n++;

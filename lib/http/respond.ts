@@ -36,6 +36,12 @@ function bodyLeftUnread(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
+// The two header lists of every reply, shared: `writeHead` turns a list into the header text at
+// once and keeps nothing of it, so only the Content-Length slot changes, for the time of the call.
+const HEADERS = ['Content-Type', JSON_CONTENT_TYPE, 'Cache-Control', 'no-store', 'X-Content-Type-Options', 'nosniff', 'Content-Length', ''];
+const HEADERS_CLOSE = [...HEADERS, 'Connection', 'close'];
+const CONTENT_LENGTH = 7;
+
 function writeJson(
   res: ServerResponse,
   status: number,
@@ -49,15 +55,18 @@ function writeJson(
       if (value !== undefined) res.setHeader(name, value);
     }
   }
-  const length = String(Buffer.byteLength(payload));
   // One flat list through writeHead: no per-header map entries, which every response would
   // otherwise pay for (node merges it over headers set earlier, and these win, as documented).
   // With `Connection: close` node ends the socket once the reply is flushed (res._last ->
   // socket.destroySoon()) and never calls req._dump(), so the unread rest of an upload stays
   // in the kernel and is discarded with the connection instead of being read.
-  res.writeHead(status, forceClose || bodyLeftUnread(res.req)
-    ? ['Content-Type', JSON_CONTENT_TYPE, 'Cache-Control', 'no-store', 'X-Content-Type-Options', 'nosniff', 'Content-Length', length, 'Connection', 'close']
-    : ['Content-Type', JSON_CONTENT_TYPE, 'Cache-Control', 'no-store', 'X-Content-Type-Options', 'nosniff', 'Content-Length', length]);
+  const list = forceClose || bodyLeftUnread(res.req) ? HEADERS_CLOSE : HEADERS;
+  list[CONTENT_LENGTH] = String(Buffer.byteLength(payload));
+  try {
+    res.writeHead(status, list);
+  } finally {
+    list[CONTENT_LENGTH] = '';
+  }
   res.end(payload);
   return true;
 }
