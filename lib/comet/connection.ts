@@ -465,6 +465,10 @@ function badRid(rid: Rid, d: ConnectionData): RequestOutcome {
  * (not while the session is ending: the packets could never be sent).
  */
 function deliver(d: ConnectionData, batches: readonly Batch[], ctx: Ctx, open: boolean): void {
+  // A poll delivers nothing: no SessionContext for it (every request of a fan-out is one).
+  let any = false;
+  for (const batch of batches) any ||= batch.length > 0;
+  if (!any) return;
   const onMessage = d.config.hooks.onMessage;
   const session = new InPlace(d, open);
   for (const batch of batches) {
