@@ -195,8 +195,16 @@ export type Envelope<M> =
   | { readonly kind: 'recv_timeout'; readonly ref: TimerRef }
   | { readonly kind: 'system'; readonly req: SystemRequest; readonly from: From<SystemReply> };
 
-/** Something told when a process exits: a monitor, or a call waiting for its reply. */
+/**
+ * Something told when a process exits: a monitor, or a call waiting for its reply. Watchers are
+ * linked into their process's ring through their own two fields (undefined while on none): a
+ * session always has its tree's monitor, and a call per request beside it, so a `Set` of
+ * watchers was made for every session and churned (an add and a delete, and now and then a
+ * rehash) by every request.
+ */
 export interface Watcher {
+  watchPrev: Watcher | undefined;
+  watchNext: Watcher | undefined;
   down(reason: ExitReason): void;
 }
 
@@ -239,6 +247,8 @@ export function displayName(pid: Ref<unknown>): string | undefined {
 
 /** A `monitor/2`: `onDown` once, unless cancelled first. */
 export class Monitor implements Watcher {
+  watchPrev: Watcher | undefined = undefined;
+  watchNext: Watcher | undefined = undefined;
   owner: Process<unknown, unknown> | undefined;
   readonly #onDown: (reason: ExitReason) => void;
 
@@ -418,9 +428,9 @@ export class Process<S, M> {
   exitReason: ExitReason | undefined;
   /** `process_flag(trap_exit, _)`: exit signals arrive as messages instead of ending the process. */
   trapExit = false;
-  /** Monitors and calls in flight, told of the exit: the one watcher itself while there is only
-   *  one (a session with its held poll's call, the common case), a Set once there are more. */
-  #watchers: Watcher | Set<Watcher> | undefined;
+  /** Monitors and calls in flight, told of the exit, in the order they came: the first of a
+   *  ring linked through the watchers themselves (its `watchPrev` is the last). */
+  #watchers: Watcher | undefined;
   /** Processes spawned under this one's actor: nact stops their actors with ours, so we must
    *  also end them as processes (OTP's link from parent to child). */
   children: Set<Process<unknown, unknown>> | undefined;
@@ -487,22 +497,37 @@ export class Process<S, M> {
     return this.#container;
   }
 
+  /** Add `w` last; nothing if it is on a ring already (a watcher watches one process). */
   watch(w: Watcher): void {
-    const ws = this.#watchers;
-    if (ws === undefined) this.#watchers = w;
-    else if (ws instanceof Set) ws.add(w);
-    else if (ws !== w) this.#watchers = new Set([ws, w]);
+    if (w.watchNext !== undefined) return;
+    const first = this.#watchers;
+    if (first === undefined) {
+      w.watchPrev = w;
+      w.watchNext = w;
+      this.#watchers = w;
+      return;
+    }
+    const last = first.watchPrev as Watcher;
+    w.watchPrev = last;
+    w.watchNext = first;
+    last.watchNext = w;
+    first.watchPrev = w;
   }
 
+  /** Take `w` off this process's ring: O(1). False if it was on none. */
   unwatch(w: Watcher): boolean {
-    const ws = this.#watchers;
-    if (ws === w) {
+    const next = w.watchNext;
+    const prev = w.watchPrev;
+    if (next === undefined || prev === undefined) return false;
+    w.watchNext = undefined;
+    w.watchPrev = undefined;
+    if (next === w) {
       this.#watchers = undefined;
       return true;
     }
-    if (!(ws instanceof Set) || !ws.delete(w)) return false;
-    // Back to nothing once empty: an idle process keeps no empty Set (about 150 bytes).
-    if (ws.size === 0) this.#watchers = undefined;
+    prev.watchNext = next;
+    next.watchPrev = prev;
+    if (this.#watchers === w) this.#watchers = next;
     return true;
   }
 
@@ -855,10 +880,11 @@ export class Process<S, M> {
           this.#tell(() => other.signal(self, reason, true));
         }
       }
-      const watchers = this.#watchers;
-      this.#watchers = undefined;
-      if (watchers instanceof Set) for (const w of watchers) this.#tell(() => w.down(reason));
-      else if (watchers) this.#tell(() => watchers.down(reason));
+      // Each is taken off the ring before it is told: one that unwatches itself finds nothing.
+      for (let w = this.#watchers; w !== undefined; w = this.#watchers) {
+        this.unwatch(w);
+        this.#tell(() => w.down(reason));
+      }
       if (!starting && !isNormalExit(reason) && reason !== 'killed') {
         this.#ctx.logger.debug({ pid: shown, reason: describe(reason) }, `${this.#core.label} exited`);
       }
