@@ -21,7 +21,7 @@ import { whereis } from '../otp/registry.js';
 import { connection, connectionLabel, connectionName, sessionEnded, type ConnectionConfig } from './connection.js';
 import { asSid, type Sid } from './ids.js';
 import * as sessionIds from './session_ids.js';
-import type { SessionTable } from './sessions.js';
+import { attachSessionTable, type SessionTable } from './sessions.js';
 import * as supervisor from '../../supervisors/supervisor.js';
 
 export const COMET_SUP_NAME = 'comet_sup';
@@ -46,6 +46,7 @@ export interface CometSupOptions {
 
 /** Start the tree under `system`. */
 export function startCometSup(system: ParentRef, opts: CometSupOptions): Promise<StartResult<supervisor.SupRef>> {
+  attachSessionTable(system, opts.sessions);
   const config: ConnectionConfig = {
     ...opts.connection,
     onStarted: (sid, fsm, data) => {

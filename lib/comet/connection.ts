@@ -167,6 +167,9 @@ interface Held {
 /** The FSM's data. Mutated in place: one record per session, thousands of sessions. */
 export interface ConnectionData {
   readonly sid: Sid;
+  /** The FSM itself: what the router sends a session's events to, found by sid in the session
+   *  table (sessions.ts), with no `session:<sid>` name to build per request. */
+  readonly self: FsmRef<ConnectionEvent>;
   /** What stands for the sid in log lines (sid_tag.ts): never log the sid itself. */
   readonly tag: string;
   readonly config: ConnectionConfig;
@@ -220,7 +223,7 @@ export function connectionLabel(sid: Sid): string {
 export const connection: GenFsm<{ sid: Sid; config: ConnectionConfig }, ConnectionState, ConnectionData, ConnectionEvent> = {
   init({ sid, config }, ctx) {
     const data: ConnectionData = {
-      sid, tag: sidTag(sid), config,
+      sid, self: ctx.self, tag: sidTag(sid), config,
       outbox: new Outbox({ maxQueue: config.maxQueue }),
       inbox: new Inbox(),
       budget: new SessionBudget(config.serverBudget ?? new ServerBudget(Infinity), config.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES),
