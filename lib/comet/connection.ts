@@ -66,7 +66,17 @@ export interface EncodedResponse {
   readonly bytes: number;
   /** Count `bytes` in its session's budget until the socket took them: call once it is written;
    *  call what it returns once, on the response's 'finish' or 'close'. */
-  readonly written: () => () => void;
+  written(): () => void;
+}
+
+/** A response of this process's own: its budget on the record, `written` a shared method (a
+ *  closure and its context per response was what a method saves). */
+class Response implements EncodedResponse {
+  constructor(readonly json: string, readonly bytes: number, readonly budget: SessionBudget) {}
+
+  written(): () => void {
+    return this.budget.written(this.bytes);
+  }
 }
 
 /** What the HTTP side gets back for a request or a terminate. */
@@ -544,8 +554,7 @@ function respond(rid: Rid, d: ConnectionData): RequestOutcome {
   const packets = d.outbox.pending(d.maxResponseBytes - REPLY_ENVELOPE_BYTES);
   let bytes = REPLY_ENVELOPE_BYTES;
   for (const p of packets) bytes += p.bytes;
-  const budget = d.budget;
-  return { kind: 'packets', rid, response: { json: encodeRequestReply(rid, packets), bytes, written: () => budget.written(bytes) } };
+  return { kind: 'packets', rid, response: new Response(encodeRequestReply(rid, packets), bytes, d.budget) };
 }
 
 function hold(ev: Extract<ConnectionEvent, { type: 'request' }>, d: ConnectionData, ctx: Ctx): void {
