@@ -42,7 +42,7 @@ import type { Logger } from '../otp/logger.js';
 import type { TimerRef } from '../otp/timers.js';
 import { asRid, type RequestToken, type Rid, type Seq, type Sid } from './ids.js';
 import { encodeBatch, Inbox, RID_WINDOW, type Batch, type EncodedBatch, type RidFate } from './inbox.js';
-import { Outbox, type PushResult } from './outbox.js';
+import { Outbox } from './outbox.js';
 import { DEFAULT_MAX_SESSION_BYTES, ServerBudget, SessionBudget } from './budget.js';
 import { CometError } from './errors.js';
 import { assertSendable, encodeRequestReply, REPLY_ENVELOPE_BYTES, type EncodedData, type Messages } from './wire.js';
@@ -436,22 +436,23 @@ function terminate(ev: Extract<ConnectionEvent, { type: 'terminate' }>, d: Conne
 }
 
 function packet(ev: Extract<ConnectionEvent, { type: 'packet' }>, d: ConnectionData, ctx: Ctx): T {
-  const pushed = pushPacket(ev.data, d, ctx);
-  if (ev.from) ctx.reply(ev.from, pushed.ok ? { ok: true, seq: pushed.seq } : { ok: false, code: 'overloaded' });
+  const seq = pushPacket(ev.data, d, ctx);
+  if (ev.from) ctx.reply(ev.from, seq !== undefined ? { ok: true, seq } : REFUSED);
   // A broadcast has nobody to tell: say it here rather than drop the packet silently.
-  else if (!pushed.ok) d.config.logger.warn({ session: d.tag, queued: d.outbox.size, bytes: d.budget.used }, 'packet refused: queue full');
+  else if (seq === undefined) d.config.logger.warn({ session: d.tag, queued: d.outbox.size, bytes: d.budget.used }, 'packet refused: queue full');
   return settle(d, ctx);
 }
 
-const REFUSED: PushResult = Object.freeze({ ok: false, code: 'overloaded' });
+const REFUSED: PacketOutcome = Object.freeze({ ok: false, code: 'overloaded' });
 
-/** Queue a packet from outside (handlePacket, broadcast): refused while the queue or a budget is
- *  full. A held request is answered with it at once. */
-function pushPacket(data: EncodedData, d: ConnectionData, ctx: Ctx): PushResult {
-  const pushed = d.budget.fits(data.bytes) ? d.outbox.push(data) : REFUSED;
-  countPush(pushed.ok, d);
-  if (d.held && pushed.ok) answerHeld(d, ctx);
-  return pushed;
+/** Queue a packet from outside (handlePacket, broadcast): its seq, or undefined when refused
+ *  because the queue or a budget is full. A held request is answered with it at once. (A seq,
+ *  not a result record: a broadcast delivery has nobody to hand one to.) */
+function pushPacket(data: EncodedData, d: ConnectionData, ctx: Ctx): Seq | undefined {
+  const seq = d.budget.fits(data.bytes) && !d.outbox.isFull ? d.outbox.pushPastBound(data) : undefined;
+  countPush(seq !== undefined, d);
+  if (d.held && seq !== undefined) answerHeld(d, ctx);
+  return seq;
 }
 
 function countPush(ok: boolean, d: ConnectionData): void {
