@@ -420,7 +420,7 @@ export class Process<S, M> {
       return new OtpError('ERR_OTP_NOPROC', `cannot spawn under a parent that is not running: ${describe(err)}`, err);
     }
     printRefsWith(pid, displayName);
-    proc.#bind(pid, parent);
+    proc.#bind(pid, parent, opts);
     return proc;
   }
 
@@ -436,7 +436,11 @@ export class Process<S, M> {
   children: Set<Process<unknown, unknown>> | undefined;
   #parentProc: Process<unknown, unknown> | undefined;
   readonly #core: ProcessCore<S, M>;
-  readonly #opts: StartOptions;
+  // The start options' fields, not the options record: every session kept one (64 bytes) for
+  // these three; clock and logger live in the context.
+  readonly #name: string | undefined;
+  readonly #label: string | undefined;
+  readonly #onExit: StartOptions['onExit'];
   readonly #timers: TimerTable;
   /** The incarnation number: `<0.N.0>`, and the actor name's suffix. */
   readonly #n: number;
@@ -456,7 +460,9 @@ export class Process<S, M> {
 
   private constructor(core: ProcessCore<S, M>, opts: StartOptions) {
     this.#core = core;
-    this.#opts = opts;
+    this.#name = opts.name;
+    this.#label = opts.label;
+    this.#onExit = opts.onExit;
     const clock = opts.clock ?? systemClock;
     this.#timers = new TimerTable(clock);
     this.#n = ++incarnation;
@@ -468,7 +474,7 @@ export class Process<S, M> {
   }
 
   get name(): string | undefined {
-    return this.#opts.name;
+    return this.#name;
   }
 
   get logger(): Logger {
@@ -479,8 +485,8 @@ export class Process<S, M> {
    *  `<0.N.0>`. A label wins because a registered name may hold a secret (a session's
    *  `session:<sid>`): such a process gives a label that does not, and prints as that. */
   get displayName(): string {
-    if (this.#opts.label !== undefined) return this.#opts.label;
-    if (this.#opts.name !== undefined && this.status !== 'exited') return this.#opts.name;
+    if (this.#label !== undefined) return this.#label;
+    if (this.#name !== undefined && this.status !== 'exited') return this.#name;
     return `<0.${this.#n}.0>`;
   }
 
@@ -561,7 +567,7 @@ export class Process<S, M> {
     this.#exited(reason);
   }
 
-  #bind(pid: Pid<M>, parent: ParentRef): void {
+  #bind(pid: Pid<M>, parent: ParentRef, opts: StartOptions): void {
     this.#pid = pid;
     this.#parent = parent;
     const parentProc = lookup(parent);
@@ -570,7 +576,7 @@ export class Process<S, M> {
       (parentProc.children ??= new Set()).add(this as Process<unknown, unknown>);
     }
     processes.set(pid, this as Process<unknown, unknown>);
-    this.#ctx = new ProcessCtx(pid, this.#opts.clock ?? systemClock, this.#opts.logger ?? nullLogger, this.#timers);
+    this.#ctx = new ProcessCtx(pid, opts.clock ?? systemClock, opts.logger ?? nullLogger, this.#timers);
   }
 
   /** Send init; resolves with the start result once it has run (`proc_lib:init_ack`). */
@@ -782,7 +788,7 @@ export class Process<S, M> {
     return {
       pid: this.#pid,
       name: this.displayName,
-      registeredName: this.#opts.name,
+      registeredName: this.#name,
       behaviour: this.#core.label,
       status: this.#ext?.deferred ? 'suspended' : 'running',
       parent: this.#parentProc?.pid,
@@ -862,14 +868,14 @@ export class Process<S, M> {
     try {
       this.#timers.cancelAll();
       this.#recvTimer = undefined;
-      if (this.#opts.name !== undefined) unregister(this.#parent, this.#opts.name, this.#pid);
+      if (this.#name !== undefined) unregister(this.#parent, this.#name, this.#pid);
       stopActor(this.#pid);
       this.#orphanChildren();
       const ext = this.#ext;
       if (ext?.trace) this.#traced({ type: 'exit', reason });
       // A failed init sends its starter no exit signal: the start result carries the reason (as
       // OTP's start_link, which consumes the EXIT that init_fail causes).
-      const onExit = this.#opts.onExit;
+      const onExit = this.#onExit;
       if (onExit && !starting) this.#tell(() => onExit(this.#pid, reason));
       const links = ext?.links;
       if (links) {
