@@ -245,20 +245,22 @@ export function displayName(pid: Ref<unknown>): string | undefined {
   return proc?.pid === pid ? proc.displayName : undefined;
 }
 
-/** A `monitor/2`: `onDown` once, unless cancelled first. */
-export class Monitor implements Watcher {
+/** A `monitor/2`: `onDown(reason, arg)` once, unless cancelled first. */
+export class Monitor<A = undefined> implements Watcher {
   watchPrev: Watcher | undefined = undefined;
   watchNext: Watcher | undefined = undefined;
   owner: Process<unknown, unknown> | undefined;
-  readonly #onDown: (reason: ExitReason) => void;
+  readonly #onDown: (reason: ExitReason, arg: A) => void;
+  readonly #arg: A;
 
-  constructor(onDown: (reason: ExitReason) => void) {
+  constructor(onDown: (reason: ExitReason, arg: A) => void, arg: A) {
     this.#onDown = onDown;
+    this.#arg = arg;
   }
 
   down(reason: ExitReason): void {
     this.owner = undefined;
-    this.#onDown(reason);
+    this.#onDown(reason, this.#arg);
   }
 
   cancel(): boolean {
