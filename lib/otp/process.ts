@@ -296,8 +296,9 @@ class ProcessCtx<M> implements ProcessContext<M> {
   }
 
   startTimer(ms: number, msg: M): TimerRef {
-    // The timer carries this context and its message: a shared callback, no closure per timer.
-    return this.#timers.start(ms, deliverTimeout, { ctx: this as ProcessCtx<unknown>, msg });
+    // The timer carries this context and its message (its two arguments): a shared callback, no
+    // closure nor record per timer.
+    return this.#timers.start(ms, deliverTimeout, this as ProcessCtx<unknown>, msg as unknown);
   }
 
   cancelTimer(ref: TimerRef): number | false {
@@ -328,8 +329,8 @@ class ProcessCtx<M> implements ProcessContext<M> {
   }
 }
 
-function deliverTimeout(ref: TimerRef, t: { readonly ctx: ProcessCtx<unknown>; readonly msg: unknown }): void {
-  dispatch(t.ctx.self, { kind: 'timeout', ref, msg: t.msg });
+function deliverTimeout(ref: TimerRef, ctx: ProcessCtx<unknown>, msg: unknown): void {
+  dispatch(ctx.self, { kind: 'timeout', ref, msg });
 }
 
 function deliverRecvTimeout(ref: TimerRef, pid: Pid<unknown>): void {
