@@ -552,7 +552,8 @@ function applyAck(ack: Seq | undefined, d: ConnectionData): void {
 
 /** The response to request `rid`: the oldest pending packets, up to `maxResponseBytes`. */
 function respond(rid: Rid, d: ConnectionData): RequestOutcome {
-  const packets = d.outbox.pending(d.maxResponseBytes - REPLY_ENVELOPE_BYTES);
+  // Read here and let go: encoded into the response's text before anything can push or ack.
+  const packets = d.outbox.peekPending(d.maxResponseBytes - REPLY_ENVELOPE_BYTES);
   let bytes = REPLY_ENVELOPE_BYTES;
   for (const p of packets) bytes += p.bytes;
   return { kind: 'packets', rid, response: new Response(encodeRequestReply(rid, packets), bytes, d.budget) };
