@@ -131,3 +131,23 @@ void t.test('kill_connection_held_poll: the poll a killed session held is answer
   t.match('body' in r ? r.body : r, { error: 'unknown_session' });
   t.notOk(sessions.has(sid));
 });
+
+void t.test('reply_written: a request\'s 200 counts in its session\'s budget from written() until released, once', async (t) => {
+  const { api, sessions, budget } = await tree(t);
+  const { sid } = await setup(api);
+  await api.handlePacket(sid, 'hello');
+  const reply = await api.handleJson({ sid, rid: 1 }, SOCKET);
+  if (!('json' in reply)) throw new Error(`expected an encoded 200, got ${JSON.stringify(reply)}`);
+  t.match(reply.json, /"data":"hello"/, 'the packet');
+  const session = sessions.dataOf(sid);
+  if (session === undefined) throw new Error('no session');
+  const before = { used: budget.used, unflushed: session.budget.unflushed };
+  t.equal(before.unflushed, 0, 'nothing unflushed before it is written');
+  const release = reply.written();
+  t.ok(session.budget.unflushed > reply.json.length, 'written: its bytes count in the session as unflushed');
+  t.equal(budget.used - before.used, session.budget.unflushed, 'and in the server\'s budget');
+  release();
+  release();
+  t.equal(session.budget.unflushed, 0, 'released once: given back');
+  t.equal(budget.used, before.used, 'the server\'s budget too, once');
+});

@@ -285,3 +285,16 @@ void t.test('pushPastBound: what is pushed for an accepted message is queued eve
   t.same(plain(outbox.pending()), [{ seq: 3, data: 'c' }]);
   t.end();
 });
+
+void t.test('peekPending: what pending gives, without the copy when every packet fits', (t) => {
+  const outbox = filled(3);
+  const all = outbox.peekPending();
+  t.same(plain(all), plain(outbox.pending()), 'the same packets as pending');
+  t.equal(outbox.peekPending(), all, 'all fit: the queue itself, no copy per call');
+  const oldest = outbox.peekPending(all[0]!.bytes);
+  t.same(plain(oldest), [{ seq: 1, data: 'p1' }], 'a byte limit: only the oldest that fit');
+  t.not(oldest, all, 'a copy of the part that fits');
+  outbox.ack(asSeq(3));
+  t.same(outbox.peekPending(), [], 'all acked: none');
+  t.end();
+});

@@ -10,7 +10,7 @@ import type { ParentRef } from '../otp/nact.js';
 import type { From } from '../otp/proc_lib.js';
 import { clientKey, type ClientLimits } from './client_limits.js';
 import { sessionIdServer, startConnection } from './comet_sup.js';
-import { DEFAULT_MAX_RESPONSE_BYTES, type ConnectionEvent, type PacketOutcome, type RequestOutcome } from './connection.js';
+import { DEFAULT_MAX_RESPONSE_BYTES, type ConnectionEvent, type EncodedResponse, type PacketOutcome, type RequestOutcome } from './connection.js';
 import { CometError, HTTP_STATUS, isCometError, isWireErrorCode, type WireErrorCode } from './errors.js';
 import { newRequestToken, type RequestToken, type Rid, type Seq, type Sid } from './ids.js';
 import * as sessionIds from './session_ids.js';
@@ -362,12 +362,28 @@ function makeEvent(request: RequestFrame | TerminateFrame, token: RequestToken):
 function toReply(outcome: RequestOutcome, rid: Rid): ApiReply {
   switch (outcome.kind) {
     case 'packets':
-      return { status: 200, json: outcome.response.json, written: outcome.response.written };
+      return new JsonReply(outcome.response);
     case 'error':
       return error(outcome.code, outcome.message);
     case 'gone':
       // Nobody reads this: the socket is already closed.
       return { status: 200, body: { rid, packets: [] } };
+  }
+}
+
+/** A request's 200, its text encoded by the FSM: `written` is the response's own, called on it. */
+class JsonReply {
+  readonly status = 200;
+  readonly json: string;
+  readonly #response: EncodedResponse;
+
+  constructor(response: EncodedResponse) {
+    this.json = response.json;
+    this.#response = response;
+  }
+
+  written(): () => void {
+    return this.#response.written();
   }
 }
 

@@ -18,10 +18,10 @@ import type { Logger } from '../otp/logger.js';
 import type { ParentRef } from '../otp/nact.js';
 import { monitor, type Pid, type StartResult } from '../otp/proc_lib.js';
 import { whereis } from '../otp/registry.js';
-import { connection, connectionLabel, connectionName, sessionEnded, type ConnectionConfig } from './connection.js';
+import { connection, connectionLabel, connectionName, sessionEnded, type ConnectionConfig, type ConnectionData } from './connection.js';
 import { asSid, type Sid } from './ids.js';
 import * as sessionIds from './session_ids.js';
-import type { SessionTable } from './sessions.js';
+import { attachSessionTable, type SessionTable } from './sessions.js';
 import * as supervisor from '../../supervisors/supervisor.js';
 
 export const COMET_SUP_NAME = 'comet_sup';
@@ -46,6 +46,7 @@ export interface CometSupOptions {
 
 /** Start the tree under `system`. */
 export function startCometSup(system: ParentRef, opts: CometSupOptions): Promise<StartResult<supervisor.SupRef>> {
+  attachSessionTable(system, opts.sessions);
   const config: ConnectionConfig = {
     ...opts.connection,
     onStarted: (sid, fsm, data) => {
@@ -53,7 +54,8 @@ export function startCometSup(system: ParentRef, opts: CometSupOptions): Promise
       // A connection's terminate gives back what its session holds; one killed (`exit(Pid, kill)`,
       // or stopped past its shutdown time) runs none, so the tree watches each one and gives it
       // back on its exit (a DOWN after terminate finds it given back already, and does nothing).
-      monitor(fsm, (reason) => sessionEnded(data, reason));
+      // One shared callback with the data as its argument: no closure per session.
+      monitor(fsm, connectionDown, data);
     },
     // A session that ended frees its id (in practice none is ever handed out again).
     onEnded: (sid) => {
@@ -101,6 +103,11 @@ export function startCometSup(system: ParentRef, opts: CometSupOptions): Promise
     name: COMET_SUP_NAME, logger: opts.logger, onExit: (_pid, reason) => opts.onExit(reason),
     ...(opts.clock ? { clock: opts.clock } : {}),
   });
+}
+
+/** A connection's DOWN: what its session holds goes back (nothing if its terminate did that). */
+function connectionDown(reason: ExitReason, data: ConnectionData): void {
+  sessionEnded(data, reason);
 }
 
 /** Start one connection FSM for `sid` under the connection supervisor. */

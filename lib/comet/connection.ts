@@ -42,7 +42,7 @@ import type { Logger } from '../otp/logger.js';
 import type { TimerRef } from '../otp/timers.js';
 import { asRid, type RequestToken, type Rid, type Seq, type Sid } from './ids.js';
 import { encodeBatch, Inbox, RID_WINDOW, type Batch, type EncodedBatch, type RidFate } from './inbox.js';
-import { Outbox, type PushResult } from './outbox.js';
+import { Outbox } from './outbox.js';
 import { DEFAULT_MAX_SESSION_BYTES, ServerBudget, SessionBudget } from './budget.js';
 import { CometError } from './errors.js';
 import { assertSendable, encodeRequestReply, REPLY_ENVELOPE_BYTES, type EncodedData, type Messages } from './wire.js';
@@ -66,7 +66,17 @@ export interface EncodedResponse {
   readonly bytes: number;
   /** Count `bytes` in its session's budget until the socket took them: call once it is written;
    *  call what it returns once, on the response's 'finish' or 'close'. */
-  readonly written: () => () => void;
+  written(): () => void;
+}
+
+/** A response of this process's own: its budget on the record, `written` a shared method (a
+ *  closure and its context per response was what a method saves). */
+class Response implements EncodedResponse {
+  constructor(readonly json: string, readonly bytes: number, readonly budget: SessionBudget) {}
+
+  written(): () => void {
+    return this.budget.written(this.bytes);
+  }
 }
 
 /** What the HTTP side gets back for a request or a terminate. */
@@ -167,6 +177,9 @@ interface Held {
 /** The FSM's data. Mutated in place: one record per session, thousands of sessions. */
 export interface ConnectionData {
   readonly sid: Sid;
+  /** The FSM itself: what the router sends a session's events to, found by sid in the session
+   *  table (sessions.ts), with no `session:<sid>` name to build per request. */
+  readonly self: FsmRef<ConnectionEvent>;
   /** What stands for the sid in log lines (sid_tag.ts): never log the sid itself. */
   readonly tag: string;
   readonly config: ConnectionConfig;
@@ -220,7 +233,7 @@ export function connectionLabel(sid: Sid): string {
 export const connection: GenFsm<{ sid: Sid; config: ConnectionConfig }, ConnectionState, ConnectionData, ConnectionEvent> = {
   init({ sid, config }, ctx) {
     const data: ConnectionData = {
-      sid, tag: sidTag(sid), config,
+      sid, self: ctx.self, tag: sidTag(sid), config,
       outbox: new Outbox({ maxQueue: config.maxQueue }),
       inbox: new Inbox(),
       budget: new SessionBudget(config.serverBudget ?? new ServerBudget(Infinity), config.maxSessionBytes ?? DEFAULT_MAX_SESSION_BYTES),
@@ -423,22 +436,23 @@ function terminate(ev: Extract<ConnectionEvent, { type: 'terminate' }>, d: Conne
 }
 
 function packet(ev: Extract<ConnectionEvent, { type: 'packet' }>, d: ConnectionData, ctx: Ctx): T {
-  const pushed = pushPacket(ev.data, d, ctx);
-  if (ev.from) ctx.reply(ev.from, pushed.ok ? { ok: true, seq: pushed.seq } : { ok: false, code: 'overloaded' });
+  const seq = pushPacket(ev.data, d, ctx);
+  if (ev.from) ctx.reply(ev.from, seq !== undefined ? { ok: true, seq } : REFUSED);
   // A broadcast has nobody to tell: say it here rather than drop the packet silently.
-  else if (!pushed.ok) d.config.logger.warn({ session: d.tag, queued: d.outbox.size, bytes: d.budget.used }, 'packet refused: queue full');
+  else if (seq === undefined) d.config.logger.warn({ session: d.tag, queued: d.outbox.size, bytes: d.budget.used }, 'packet refused: queue full');
   return settle(d, ctx);
 }
 
-const REFUSED: PushResult = Object.freeze({ ok: false, code: 'overloaded' });
+const REFUSED: PacketOutcome = Object.freeze({ ok: false, code: 'overloaded' });
 
-/** Queue a packet from outside (handlePacket, broadcast): refused while the queue or a budget is
- *  full. A held request is answered with it at once. */
-function pushPacket(data: EncodedData, d: ConnectionData, ctx: Ctx): PushResult {
-  const pushed = d.budget.fits(data.bytes) ? d.outbox.push(data) : REFUSED;
-  countPush(pushed.ok, d);
-  if (d.held && pushed.ok) answerHeld(d, ctx);
-  return pushed;
+/** Queue a packet from outside (handlePacket, broadcast): its seq, or undefined when refused
+ *  because the queue or a budget is full. A held request is answered with it at once. (A seq,
+ *  not a result record: a broadcast delivery has nobody to hand one to.) */
+function pushPacket(data: EncodedData, d: ConnectionData, ctx: Ctx): Seq | undefined {
+  const seq = d.budget.fits(data.bytes) && !d.outbox.isFull ? d.outbox.pushPastBound(data) : undefined;
+  countPush(seq !== undefined, d);
+  if (d.held && seq !== undefined) answerHeld(d, ctx);
+  return seq;
 }
 
 function countPush(ok: boolean, d: ConnectionData): void {
@@ -465,6 +479,10 @@ function badRid(rid: Rid, d: ConnectionData): RequestOutcome {
  * (not while the session is ending: the packets could never be sent).
  */
 function deliver(d: ConnectionData, batches: readonly Batch[], ctx: Ctx, open: boolean): void {
+  // A poll delivers nothing: no SessionContext for it (every request of a fan-out is one).
+  let any = false;
+  for (const batch of batches) any ||= batch.length > 0;
+  if (!any) return;
   const onMessage = d.config.hooks.onMessage;
   const session = new InPlace(d, open);
   for (const batch of batches) {
@@ -534,11 +552,11 @@ function applyAck(ack: Seq | undefined, d: ConnectionData): void {
 
 /** The response to request `rid`: the oldest pending packets, up to `maxResponseBytes`. */
 function respond(rid: Rid, d: ConnectionData): RequestOutcome {
-  const packets = d.outbox.pending(d.maxResponseBytes - REPLY_ENVELOPE_BYTES);
+  // Read here and let go: encoded into the response's text before anything can push or ack.
+  const packets = d.outbox.peekPending(d.maxResponseBytes - REPLY_ENVELOPE_BYTES);
   let bytes = REPLY_ENVELOPE_BYTES;
   for (const p of packets) bytes += p.bytes;
-  const budget = d.budget;
-  return { kind: 'packets', rid, response: { json: encodeRequestReply(rid, packets), bytes, written: () => budget.written(bytes) } };
+  return { kind: 'packets', rid, response: new Response(encodeRequestReply(rid, packets), bytes, d.budget) };
 }
 
 function hold(ev: Extract<ConnectionEvent, { type: 'request' }>, d: ConnectionData, ctx: Ctx): void {

@@ -81,6 +81,7 @@ export type InboxError = CometError & { readonly code: InboxErrorCode };
 const DUPLICATE: InboxResult = Object.freeze({ kind: 'duplicate' });
 const BUFFERED: InboxResult = Object.freeze({ kind: 'buffered' });
 const BAD_RID: InboxResult = Object.freeze({ kind: 'bad_rid' });
+const EMPTY_DELIVERY: InboxResult = Object.freeze({ kind: 'deliver', batches: Object.freeze([Object.freeze([])]) });
 
 /**
  * Rid bookkeeping of one session. Seen-ness is exact inside the window without a growing set: every
@@ -139,6 +140,8 @@ export class Inbox {
       case 'deliver':
         this.#highest = Math.max(this.#highest, rid);
         this.#next++;
+        // A poll (no messages, nothing buffered behind it): the one shared result, no allocation.
+        if (messages.length === 0 && this.#buffered === undefined) return EMPTY_DELIVERY;
         return { kind: 'deliver', batches: this.#drain([messagesOf(messages)]) };
       case 'buffer': {
         this.#highest = Math.max(this.#highest, rid);

@@ -150,6 +150,16 @@ export class Outbox {
     return queue.slice(0, n);
   }
 
+  /**
+   * {@link pending}, for a caller that reads the packets at once and keeps nothing (a response
+   * encoded on the spot): when every unacked packet fits, the queue itself rather than a copy of
+   * it, valid only until the next push or ack. Every response asked for its copy.
+   */
+  peekPending(maxBytes = Infinity): readonly EncodedPacket[] {
+    const queue = this.#queue;
+    return queue !== undefined && maxBytes >= this.#bytes ? queue : this.pending(maxBytes);
+  }
+
   /** What the unacked packets cost: the sum of their `bytes`. */
   get bytes(): number {
     return this.#bytes;

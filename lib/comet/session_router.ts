@@ -13,6 +13,7 @@ import { whereis } from '../otp/registry.js';
 import { connectionName, type ConnectionEvent } from './connection.js';
 import { CometError } from './errors.js';
 import type { Sid } from './ids.js';
+import { sessionTableOf, type SessionTable } from './sessions.js';
 
 /** What waits for {@link SessionRouter.callWith}: told once, of the reply or of the error. */
 export interface SessionCallWaiter<R> {
@@ -46,10 +47,18 @@ export function sessionError(err: unknown): unknown {
   return err;
 }
 
-/** Route to FSMs registered in this process's actor system. */
+/**
+ * Route to the FSMs of this process's actor system: found by sid in the session table of the
+ * comet tree running in `system` (one lookup, nothing built per request), else by their
+ * registered names (a system whose tree was started without a table attached).
+ */
 export function localRouter(system: ParentRef): SessionRouter {
-  const find = (sid: Sid): FsmRef<ConnectionEvent> | undefined =>
-    whereis(system, connectionName(sid)) as FsmRef<ConnectionEvent> | undefined;
+  // Looked up until found (a router may be made before its tree starts), then kept.
+  let table: SessionTable | undefined;
+  const find = (sid: Sid): FsmRef<ConnectionEvent> | undefined => {
+    table ??= sessionTableOf(system);
+    return table !== undefined ? table.fsmOf(sid) : whereis(system, connectionName(sid)) as FsmRef<ConnectionEvent> | undefined;
+  };
   return {
     call<R>(sid: Sid, make: (from: From<R>) => ConnectionEvent, timeoutMs: number): Promise<R> {
       const fsm = find(sid);

@@ -129,73 +129,71 @@ function field(obj: Fields, name: string): unknown {
   return Object.hasOwn(obj, name) ? obj[name] : undefined;
 }
 
-type Parsed<T> = { ok: true; value: T } | { ok: false; message: string };
+// The field parsers answer the value, or a `Bad` naming what is wrong: a request is decoded on
+// every HTTP request, and a `{ok, value}` record per field (and per step) was five objects each
+// time for nothing but the happy path.
+class Bad {
+  constructor(readonly message: string) {}
+}
 
-function parseSid(obj: Fields): Parsed<Sid> {
+function parseSid(obj: Fields): Sid | Bad {
   const sid = field(obj, 'sid');
-  if (sid === undefined) return { ok: false, message: 'sid is missing' };
-  if (typeof sid !== 'string') return { ok: false, message: `sid must be a string, got ${kind(sid)}` };
-  if (sid.length === 0) return { ok: false, message: 'sid must not be empty' };
-  if (sid.length > MAX_SID_LENGTH) {
-    return { ok: false, message: `sid must be at most ${MAX_SID_LENGTH} characters` };
-  }
-  return { ok: true, value: asSid(sid) };
+  if (sid === undefined) return new Bad('sid is missing');
+  if (typeof sid !== 'string') return new Bad(`sid must be a string, got ${kind(sid)}`);
+  if (sid.length === 0) return new Bad('sid must not be empty');
+  if (sid.length > MAX_SID_LENGTH) return new Bad(`sid must be at most ${MAX_SID_LENGTH} characters`);
+  return asSid(sid);
 }
 
-function parseRid(obj: Fields): Parsed<Rid> {
+function parseRid(obj: Fields): Rid | Bad {
   const rid = field(obj, 'rid');
-  if (rid === undefined) return { ok: false, message: 'rid is missing' };
+  if (rid === undefined) return new Bad('rid is missing');
   if (typeof rid !== 'number' || !Number.isSafeInteger(rid) || rid < 1) {
-    return { ok: false, message: `rid must be a positive safe integer (1, 2, ...), got ${kind(rid)}` };
+    return new Bad(`rid must be a positive safe integer (1, 2, ...), got ${kind(rid)}`);
   }
-  return { ok: true, value: asRid(rid) };
+  return asRid(rid);
 }
 
-function parseAck(obj: Fields): Parsed<Seq | undefined> {
+function parseAck(obj: Fields): Seq | undefined | Bad {
   // Absent means "nothing received yet"; null is rejected so a client bug does not pass as that.
-  if (!Object.hasOwn(obj, 'ack')) return { ok: true, value: undefined };
+  if (!Object.hasOwn(obj, 'ack')) return undefined;
   const ack = obj['ack'];
   if (typeof ack !== 'number' || !Number.isSafeInteger(ack) || ack < 0) {
-    return {
-      ok: false,
-      message: `ack must be a non-negative safe integer (omit it before the first packet), got ${kind(ack)}`,
-    };
+    return new Bad(`ack must be a non-negative safe integer (omit it before the first packet), got ${kind(ack)}`);
   }
-  return { ok: true, value: asSeq(ack) };
+  return asSeq(ack);
 }
 
-/** The fields a request and a terminate share: which session, which rid, what is acked. */
-type Addressed = { readonly sid: Sid; readonly rid: Rid; readonly ack: Seq | undefined };
-
-function parseAddressed(obj: Fields): { readonly ok: true; readonly value: Addressed } | { readonly ok: false; readonly message: string } {
-  const sid = parseSid(obj);
-  if (!sid.ok) return sid;
-  const rid = parseRid(obj);
-  if (!rid.ok) return rid;
-  const ack = parseAck(obj);
-  if (!ack.ok) return ack;
-  return { ok: true, value: { sid: sid.value, rid: rid.value, ack: ack.value } };
-}
+/** The messages of a request without any: one shared empty array (a poll carries none). */
+const NO_MESSAGES: Messages = Object.freeze([]);
 
 function decodeRequest(obj: Fields): DecodeResult {
-  const a = parseAddressed(obj);
-  if (!a.ok) return fail(a.message);
-  let messages: Messages = [];
+  const sid = parseSid(obj);
+  if (sid instanceof Bad) return fail(sid.message);
+  const rid = parseRid(obj);
+  if (rid instanceof Bad) return fail(rid.message);
+  const ack = parseAck(obj);
+  if (ack instanceof Bad) return fail(ack.message);
+  let messages: Messages = NO_MESSAGES;
   if (Object.hasOwn(obj, 'messages')) {
     const value = obj['messages'];
     if (value instanceof JsonText && value.isArray) messages = value;
     else if (Array.isArray(value)) messages = value;
     else return fail(`messages must be an array, got ${kind(value)}`);
   }
-  return { ok: true, frame: { type: 'request', ...a.value, messages } };
+  return { ok: true, frame: { type: 'request', sid, rid, ack, messages } };
 }
 
 function decodeTerminate(obj: Fields): DecodeResult {
-  const a = parseAddressed(obj);
-  if (!a.ok) return fail(a.message);
+  const sid = parseSid(obj);
+  if (sid instanceof Bad) return fail(sid.message);
+  const rid = parseRid(obj);
+  if (rid instanceof Bad) return fail(rid.message);
+  const ack = parseAck(obj);
+  if (ack instanceof Bad) return fail(ack.message);
   // Messages sent with a terminate could never be delivered: refuse them rather than drop them.
   if (Object.hasOwn(obj, 'messages')) return fail('messages are only allowed in a request, not in a terminate');
-  return { ok: true, frame: { type: 'terminate', ...a.value } };
+  return { ok: true, frame: { type: 'terminate', sid, rid, ack } };
 }
 
 /**

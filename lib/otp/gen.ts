@@ -96,6 +96,8 @@ export function request<M, R>(pid: Pid<M>, make: (from: From<R>) => Envelope<M>,
  * wheel's granularity a Node timer of its own.
  */
 class PendingCall<R> implements Watcher, ReplySlot<R>, WheelEntry {
+  watchPrev: Watcher | undefined = undefined;
+  watchNext: Watcher | undefined = undefined;
   wheelPrev: WheelLink | undefined = undefined;
   wheelNext: WheelLink | undefined = undefined;
   #owner: Process<unknown, unknown> | undefined;

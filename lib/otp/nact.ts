@@ -126,9 +126,22 @@ interface CometActorLike {
   stop(): void;
 }
 
-/** The actors with messages to run, in order; `head` is the next one. */
-const runQueue: (CometActorLike & { runSome(n: number): number; queued: boolean; readonly runnable: boolean } | undefined)[] = [];
+type Runnable = CometActorLike & { runSome(n: number): number; queued: boolean; readonly runnable: boolean };
+/** The actors with messages to run, in order: slots `head` to `tail` (exclusive). The array keeps
+ *  its slots when the queue empties (a shorter length would drop its backing store, and the next
+ *  turn's first push would allocate one again: about a hundred bytes per request), up to
+ *  {@link KEPT_RUN_QUEUE_SLOTS}. */
+const runQueue: (Runnable | undefined)[] = [];
 let head = 0;
+let tail = 0;
+/** Slots the run queue keeps while empty; a longer one (a broadcast's) is let go. */
+const KEPT_RUN_QUEUE_SLOTS = 1024;
+
+function enqueue(a: Runnable): void {
+  if (tail < runQueue.length) runQueue[tail] = a;
+  else runQueue.push(a);
+  tail++;
+}
 /** 'micro': a drain is queued as a microtask; 'check': the budget ran out, the next drain is a setImmediate. */
 let turn: 'idle' | 'micro' | 'check' = 'idle';
 
@@ -137,7 +150,7 @@ const SETTLED = Promise.resolve();
 function drain(): void {
   let budget = TURN_MESSAGE_BUDGET;
   try {
-    while (head < runQueue.length && budget > 0) {
+    while (head < tail && budget > 0) {
       const a = runQueue[head];
       runQueue[head++] = undefined;
       if (a === undefined) continue;
@@ -146,21 +159,24 @@ function drain(): void {
       // Not if its own handler sent it a message: that queued it again already.
       if (a.runnable && !a.queued) {
         a.queued = true;
-        runQueue.push(a);
+        enqueue(a);
       }
     }
   } finally {
     // Also after a throw (a bug, not a crashing handler: those are caught), so nothing stalls.
-    if (head < runQueue.length) {
+    if (head < tail) {
       if (head > 1024) {
-        runQueue.splice(0, head);
+        runQueue.copyWithin(0, head, tail);
+        runQueue.fill(undefined, tail - head, tail);
+        tail -= head;
         head = 0;
       }
       turn = 'check';
       setImmediate(drain);
     } else {
-      runQueue.length = 0;
+      if (runQueue.length > KEPT_RUN_QUEUE_SLOTS) runQueue.length = 0;
       head = 0;
+      tail = 0;
       turn = 'idle';
     }
   }
@@ -203,7 +219,7 @@ function defineCometActor(Actor: NactActorClass): new (parent: NactActor, name: 
 
     #enqueue(): void {
       this.queued = true;
-      runQueue.push(this);
+      enqueue(this);
       if (turn === 'idle') {
         turn = 'micro';
         // A reaction on a settled promise, not queueMicrotask: Node wraps each queueMicrotask

@@ -71,15 +71,19 @@ export function send<M>(pid: Pid<M>, msg: M): void {
 }
 
 /**
- * Watch a process: `onDown(reason)` runs once when it exits (`'noproc'` at once, asynchronously,
- * if it is not running), unless `demonitor` is called first.
+ * Watch a process: `onDown(reason, arg)` runs once when it exits (`'noproc'` at once,
+ * asynchronously, if it is not running), unless `demonitor` is called first. Pass a shared
+ * `onDown` and what it needs as `arg` to watch many processes without a closure each (a comet
+ * tree watches every session).
  */
-export function monitor(pid: Pid<never> | Pid<unknown>, onDown: (reason: ExitReason) => void): MonitorRef {
-  const watcher = new Monitor(onDown);
+export function monitor(pid: Pid<never> | Pid<unknown>, onDown: (reason: ExitReason) => void): MonitorRef;
+export function monitor<A>(pid: Pid<never> | Pid<unknown>, onDown: (reason: ExitReason, arg: A) => void, arg: A): MonitorRef;
+export function monitor<A>(pid: Pid<never> | Pid<unknown>, onDown: (reason: ExitReason, arg: A) => void, arg?: A): MonitorRef {
+  const watcher = new Monitor<A>(onDown, arg as A);
   const proc = lookup(pid);
   if (!proc || proc.status === 'exited') {
     // As erlang:monitor/2 on a dead process: the old exit reason is not kept, the DOWN says noproc.
-    queueMicrotask(() => onDown('noproc'));
+    queueMicrotask(() => onDown('noproc', arg as A));
     return watcher as unknown as MonitorRef;
   }
   watcher.owner = proc;
@@ -89,7 +93,7 @@ export function monitor(pid: Pid<never> | Pid<unknown>, onDown: (reason: ExitRea
 
 /** Stop watching. Returns false if the monitor had already fired or been removed. */
 export function demonitor(mref: MonitorRef): boolean {
-  return (mref as unknown as Monitor).cancel();
+  return (mref as unknown as Monitor<unknown>).cancel();
 }
 
 /** Whether the process is running (started, not exited). */

@@ -195,8 +195,16 @@ export type Envelope<M> =
   | { readonly kind: 'recv_timeout'; readonly ref: TimerRef }
   | { readonly kind: 'system'; readonly req: SystemRequest; readonly from: From<SystemReply> };
 
-/** Something told when a process exits: a monitor, or a call waiting for its reply. */
+/**
+ * Something told when a process exits: a monitor, or a call waiting for its reply. Watchers are
+ * linked into their process's ring through their own two fields (undefined while on none): a
+ * session always has its tree's monitor, and a call per request beside it, so a `Set` of
+ * watchers was made for every session and churned (an add and a delete, and now and then a
+ * rehash) by every request.
+ */
 export interface Watcher {
+  watchPrev: Watcher | undefined;
+  watchNext: Watcher | undefined;
   down(reason: ExitReason): void;
 }
 
@@ -237,18 +245,22 @@ export function displayName(pid: Ref<unknown>): string | undefined {
   return proc?.pid === pid ? proc.displayName : undefined;
 }
 
-/** A `monitor/2`: `onDown` once, unless cancelled first. */
-export class Monitor implements Watcher {
+/** A `monitor/2`: `onDown(reason, arg)` once, unless cancelled first. */
+export class Monitor<A = undefined> implements Watcher {
+  watchPrev: Watcher | undefined = undefined;
+  watchNext: Watcher | undefined = undefined;
   owner: Process<unknown, unknown> | undefined;
-  readonly #onDown: (reason: ExitReason) => void;
+  readonly #onDown: (reason: ExitReason, arg: A) => void;
+  readonly #arg: A;
 
-  constructor(onDown: (reason: ExitReason) => void) {
+  constructor(onDown: (reason: ExitReason, arg: A) => void, arg: A) {
     this.#onDown = onDown;
+    this.#arg = arg;
   }
 
   down(reason: ExitReason): void {
     this.owner = undefined;
-    this.#onDown(reason);
+    this.#onDown(reason, this.#arg);
   }
 
   cancel(): boolean {
@@ -284,8 +296,9 @@ class ProcessCtx<M> implements ProcessContext<M> {
   }
 
   startTimer(ms: number, msg: M): TimerRef {
-    // The timer carries this context and its message: a shared callback, no closure per timer.
-    return this.#timers.start(ms, deliverTimeout, { ctx: this as ProcessCtx<unknown>, msg });
+    // The timer carries this context and its message (its two arguments): a shared callback, no
+    // closure nor record per timer.
+    return this.#timers.start(ms, deliverTimeout, this as ProcessCtx<unknown>, msg as unknown);
   }
 
   cancelTimer(ref: TimerRef): number | false {
@@ -316,8 +329,8 @@ class ProcessCtx<M> implements ProcessContext<M> {
   }
 }
 
-function deliverTimeout(ref: TimerRef, t: { readonly ctx: ProcessCtx<unknown>; readonly msg: unknown }): void {
-  dispatch(t.ctx.self, { kind: 'timeout', ref, msg: t.msg });
+function deliverTimeout(ref: TimerRef, ctx: ProcessCtx<unknown>, msg: unknown): void {
+  dispatch(ctx.self, { kind: 'timeout', ref, msg });
 }
 
 function deliverRecvTimeout(ref: TimerRef, pid: Pid<unknown>): void {
@@ -410,7 +423,7 @@ export class Process<S, M> {
       return new OtpError('ERR_OTP_NOPROC', `cannot spawn under a parent that is not running: ${describe(err)}`, err);
     }
     printRefsWith(pid, displayName);
-    proc.#bind(pid, parent);
+    proc.#bind(pid, parent, opts);
     return proc;
   }
 
@@ -418,15 +431,19 @@ export class Process<S, M> {
   exitReason: ExitReason | undefined;
   /** `process_flag(trap_exit, _)`: exit signals arrive as messages instead of ending the process. */
   trapExit = false;
-  /** Monitors and calls in flight, told of the exit: the one watcher itself while there is only
-   *  one (a session with its held poll's call, the common case), a Set once there are more. */
-  #watchers: Watcher | Set<Watcher> | undefined;
+  /** Monitors and calls in flight, told of the exit, in the order they came: the first of a
+   *  ring linked through the watchers themselves (its `watchPrev` is the last). */
+  #watchers: Watcher | undefined;
   /** Processes spawned under this one's actor: nact stops their actors with ours, so we must
    *  also end them as processes (OTP's link from parent to child). */
   children: Set<Process<unknown, unknown>> | undefined;
   #parentProc: Process<unknown, unknown> | undefined;
   readonly #core: ProcessCore<S, M>;
-  readonly #opts: StartOptions;
+  // The start options' fields, not the options record: every session kept one (64 bytes) for
+  // these three; clock and logger live in the context.
+  readonly #name: string | undefined;
+  readonly #label: string | undefined;
+  readonly #onExit: StartOptions['onExit'];
   readonly #timers: TimerTable;
   /** The incarnation number: `<0.N.0>`, and the actor name's suffix. */
   readonly #n: number;
@@ -446,7 +463,9 @@ export class Process<S, M> {
 
   private constructor(core: ProcessCore<S, M>, opts: StartOptions) {
     this.#core = core;
-    this.#opts = opts;
+    this.#name = opts.name;
+    this.#label = opts.label;
+    this.#onExit = opts.onExit;
     const clock = opts.clock ?? systemClock;
     this.#timers = new TimerTable(clock);
     this.#n = ++incarnation;
@@ -458,7 +477,7 @@ export class Process<S, M> {
   }
 
   get name(): string | undefined {
-    return this.#opts.name;
+    return this.#name;
   }
 
   get logger(): Logger {
@@ -469,8 +488,8 @@ export class Process<S, M> {
    *  `<0.N.0>`. A label wins because a registered name may hold a secret (a session's
    *  `session:<sid>`): such a process gives a label that does not, and prints as that. */
   get displayName(): string {
-    if (this.#opts.label !== undefined) return this.#opts.label;
-    if (this.#opts.name !== undefined && this.status !== 'exited') return this.#opts.name;
+    if (this.#label !== undefined) return this.#label;
+    if (this.#name !== undefined && this.status !== 'exited') return this.#name;
     return `<0.${this.#n}.0>`;
   }
 
@@ -487,22 +506,37 @@ export class Process<S, M> {
     return this.#container;
   }
 
+  /** Add `w` last; nothing if it is on a ring already (a watcher watches one process). */
   watch(w: Watcher): void {
-    const ws = this.#watchers;
-    if (ws === undefined) this.#watchers = w;
-    else if (ws instanceof Set) ws.add(w);
-    else if (ws !== w) this.#watchers = new Set([ws, w]);
+    if (w.watchNext !== undefined) return;
+    const first = this.#watchers;
+    if (first === undefined) {
+      w.watchPrev = w;
+      w.watchNext = w;
+      this.#watchers = w;
+      return;
+    }
+    const last = first.watchPrev as Watcher;
+    w.watchPrev = last;
+    w.watchNext = first;
+    last.watchNext = w;
+    first.watchPrev = w;
   }
 
+  /** Take `w` off this process's ring: O(1). False if it was on none. */
   unwatch(w: Watcher): boolean {
-    const ws = this.#watchers;
-    if (ws === w) {
+    const next = w.watchNext;
+    const prev = w.watchPrev;
+    if (next === undefined || prev === undefined) return false;
+    w.watchNext = undefined;
+    w.watchPrev = undefined;
+    if (next === w) {
       this.#watchers = undefined;
       return true;
     }
-    if (!(ws instanceof Set) || !ws.delete(w)) return false;
-    // Back to nothing once empty: an idle process keeps no empty Set (about 150 bytes).
-    if (ws.size === 0) this.#watchers = undefined;
+    prev.watchNext = next;
+    next.watchPrev = prev;
+    if (this.#watchers === w) this.#watchers = next;
     return true;
   }
 
@@ -536,7 +570,7 @@ export class Process<S, M> {
     this.#exited(reason);
   }
 
-  #bind(pid: Pid<M>, parent: ParentRef): void {
+  #bind(pid: Pid<M>, parent: ParentRef, opts: StartOptions): void {
     this.#pid = pid;
     this.#parent = parent;
     const parentProc = lookup(parent);
@@ -545,7 +579,7 @@ export class Process<S, M> {
       (parentProc.children ??= new Set()).add(this as Process<unknown, unknown>);
     }
     processes.set(pid, this as Process<unknown, unknown>);
-    this.#ctx = new ProcessCtx(pid, this.#opts.clock ?? systemClock, this.#opts.logger ?? nullLogger, this.#timers);
+    this.#ctx = new ProcessCtx(pid, opts.clock ?? systemClock, opts.logger ?? nullLogger, this.#timers);
   }
 
   /** Send init; resolves with the start result once it has run (`proc_lib:init_ack`). */
@@ -757,7 +791,7 @@ export class Process<S, M> {
     return {
       pid: this.#pid,
       name: this.displayName,
-      registeredName: this.#opts.name,
+      registeredName: this.#name,
       behaviour: this.#core.label,
       status: this.#ext?.deferred ? 'suspended' : 'running',
       parent: this.#parentProc?.pid,
@@ -837,14 +871,14 @@ export class Process<S, M> {
     try {
       this.#timers.cancelAll();
       this.#recvTimer = undefined;
-      if (this.#opts.name !== undefined) unregister(this.#parent, this.#opts.name, this.#pid);
+      if (this.#name !== undefined) unregister(this.#parent, this.#name, this.#pid);
       stopActor(this.#pid);
       this.#orphanChildren();
       const ext = this.#ext;
       if (ext?.trace) this.#traced({ type: 'exit', reason });
       // A failed init sends its starter no exit signal: the start result carries the reason (as
       // OTP's start_link, which consumes the EXIT that init_fail causes).
-      const onExit = this.#opts.onExit;
+      const onExit = this.#onExit;
       if (onExit && !starting) this.#tell(() => onExit(this.#pid, reason));
       const links = ext?.links;
       if (links) {
@@ -855,10 +889,11 @@ export class Process<S, M> {
           this.#tell(() => other.signal(self, reason, true));
         }
       }
-      const watchers = this.#watchers;
-      this.#watchers = undefined;
-      if (watchers instanceof Set) for (const w of watchers) this.#tell(() => w.down(reason));
-      else if (watchers) this.#tell(() => watchers.down(reason));
+      // Each is taken off the ring before it is told: one that unwatches itself finds nothing.
+      for (let w = this.#watchers; w !== undefined; w = this.#watchers) {
+        this.unwatch(w);
+        this.#tell(() => w.down(reason));
+      }
       if (!starting && !isNormalExit(reason) && reason !== 'killed') {
         this.#ctx.logger.debug({ pid: shown, reason: describe(reason) }, `${this.#core.label} exited`);
       }

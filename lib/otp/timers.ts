@@ -25,35 +25,36 @@ const DEAD = 2;
  * its table's list of live timers included. Every session keeps one armed (for the wait or the
  * dietimer, whichever counts; thousands of sessions at once): no Map entry, no closure per timer.
  */
-class LiveTimer<A> {
+class LiveTimer<A, B = undefined> {
   readonly id = nextTimerId++;
   state: typeof ARMED | typeof FIRED | typeof DEAD = ARMED;
   handle: TimerHandle | undefined = undefined;
-  prev: LiveTimer<unknown> | undefined = undefined;
-  next: LiveTimer<unknown> | undefined = undefined;
+  prev: LiveTimer<unknown, unknown> | undefined = undefined;
+  next: LiveTimer<unknown, unknown> | undefined = undefined;
 
   constructor(
     readonly table: TimerTable,
     /** Due time on the table's clock, for `cancel`'s time left. */
     readonly at: number,
-    readonly deliver: (ref: TimerRef, arg: A) => void,
+    readonly deliver: (ref: TimerRef, arg: A, arg2: B) => void,
     readonly arg: A,
+    readonly arg2: B,
   ) {}
 }
 
 // The system clock's timers take an argument: one shared callback, no closure per timer.
-function fire(t: LiveTimer<unknown>): void {
+function fire(t: LiveTimer<unknown, unknown>): void {
   // Still live until its timeout is handled (or flushed by a cancel): mark it fired.
   if (t.state === ARMED) t.state = FIRED;
   t.handle = undefined;
-  t.deliver(t as unknown as TimerRef, t.arg);
+  t.deliver(t as unknown as TimerRef, t.arg, t.arg2);
 }
 
 /** The live timers of one process. */
 export class TimerTable {
   readonly #clock: Clock;
   /** The live timers (armed or fired), newest first: most processes have none, a session two. */
-  #live: LiveTimer<unknown> | undefined = undefined;
+  #live: LiveTimer<unknown, unknown> | undefined = undefined;
   #size = 0;
   // Set once the process exits: a timer started by terminate (or by a handler still running
   // after a kill) would fire into a dead mailbox and keep the event loop alive meanwhile.
@@ -67,8 +68,10 @@ export class TimerTable {
    *  mailbox). Pass a shared `deliver` and the timer's own data as `arg`. */
   start(ms: number, deliver: (ref: TimerRef) => void): TimerRef;
   start<A>(ms: number, deliver: (ref: TimerRef, arg: A) => void, arg: A): TimerRef;
-  start<A>(ms: number, deliver: (ref: TimerRef, arg: A) => void, arg?: A): TimerRef {
-    const t = new LiveTimer<A>(this, this.#clock.now() + Math.max(0, ms), deliver, arg as A);
+  /** Two arguments: a process's timer carries its context and its message, no record of both. */
+  start<A, B>(ms: number, deliver: (ref: TimerRef, arg: A, arg2: B) => void, arg: A, arg2: B): TimerRef;
+  start<A, B>(ms: number, deliver: (ref: TimerRef, arg: A, arg2: B) => void, arg?: A, arg2?: B): TimerRef {
+    const t = new LiveTimer<A, B>(this, this.#clock.now() + Math.max(0, ms), deliver, arg as A, arg2 as B);
     if (this.#closed) {
       t.state = DEAD; // never live, never delivered
       return t as unknown as TimerRef;
@@ -76,24 +79,24 @@ export class TimerTable {
     const clock = this.#clock;
     t.handle = clock === systemClock
       ? setTimeout(fire, ms, t) as unknown as TimerHandle
-      : clock.setTimeout(() => fire(t as LiveTimer<unknown>), ms);
+      : clock.setTimeout(() => fire(t as LiveTimer<unknown, unknown>), ms);
     const head = this.#live;
     if (head !== undefined) {
       t.next = head;
-      head.prev = t as LiveTimer<unknown>;
+      head.prev = t as LiveTimer<unknown, unknown>;
     }
-    this.#live = t as LiveTimer<unknown>;
+    this.#live = t as LiveTimer<unknown, unknown>;
     this.#size++;
     return t as unknown as TimerRef;
   }
 
   /** The timer of `ref` if it is one of this table's live timers. */
-  #own(ref: TimerRef): LiveTimer<unknown> | undefined {
-    const t = ref as unknown as LiveTimer<unknown>;
+  #own(ref: TimerRef): LiveTimer<unknown, unknown> | undefined {
+    const t = ref as unknown as LiveTimer<unknown, unknown>;
     return t instanceof LiveTimer && t.table === this && t.state !== DEAD ? t : undefined;
   }
 
-  #unlink(t: LiveTimer<unknown>): void {
+  #unlink(t: LiveTimer<unknown, unknown>): void {
     t.state = DEAD;
     if (t.prev !== undefined) t.prev.next = t.next;
     else this.#live = t.next;
