@@ -276,18 +276,29 @@ interface Deferred {
 // `setImmediate` scheduling did, while the mailboxes still run from a microtask (which is what
 // keeps a request's garbage young). The cost is latency: a reply waits for the rest of the poll
 // phase, never for a timer or another turn.
-let queue: Deferred[] = [];
+// Two arrays taken in turn, their slots reused: a fresh array per turn (or one emptied by
+// `length = 0`) would be allocated again by the turn's first push, its backing store with it.
+// One that held a burst larger than this is let go.
+const KEPT_QUEUE_SLOTS = 1024;
+let queue: (Deferred | undefined)[] = [];
+let queued = 0;
+let spare: (Deferred | undefined)[] = [];
 
 function later(d: Deferred): void {
-  if (queue.push(d) === 1) setImmediate(drain);
+  queue[queued++] = d;
+  if (queued === 1) setImmediate(drain);
 }
 
 function drain(): void {
   const q = queue;
-  queue = [];
-  for (const d of q) {
+  const n = queued;
+  queue = spare; // what a `run` tells in turn goes to the next drain
+  queued = 0;
+  for (let i = 0; i < n; i++) {
+    const d = q[i];
+    q[i] = undefined;
     try {
-      d.run();
+      d?.run();
     } catch (err) {
       // A waiter's bug must not keep the others from their replies; it still surfaces.
       queueMicrotask(() => {
@@ -295,6 +306,7 @@ function drain(): void {
       });
     }
   }
+  spare = q.length > KEPT_QUEUE_SLOTS ? [] : q;
 }
 
 /** A reply known at once (a frame that does not decode), told with the turn's others. */
