@@ -3,7 +3,7 @@
 // after that handler), with every other reply of the turn from the check phase (written in one
 // burst), the socket watch let go first, a session that ended told as 404.
 import t, { type Test } from 'tap';
-import { createCometApi, type ApiReply, type ReplyWaiter, type SocketWatch } from '../lib/comet/api.js';
+import { createCometApi, REPLY_BURST_MAX, type ApiReply, type ReplyWaiter, type SocketWatch } from '../lib/comet/api.js';
 import type { ConnectionEvent, RequestOutcome } from '../lib/comet/connection.js';
 import type { SessionCallWaiter, SessionRouter } from '../lib/comet/session_router.js';
 import { SessionTable } from '../lib/comet/sessions.js';
@@ -156,4 +156,23 @@ void t.test('replies_batched_per_turn: the replies of one turn reach their waite
   t.same(log, [], 'no reply from a microtask');
   await checkPhase();
   t.same(log, ['replied 200', 'replied 200', 'an immediate queued before the second request'], 'both in one callback, queued by the first');
+});
+
+// A burst is capped: past REPLY_BURST_MAX replies waiting, they leave from the next microtask, so
+// a broadcast's replies do not wait behind every request the rest of the poll phase reads.
+void t.test('replies_burst_max: REPLY_BURST_MAX replies waiting are handed over from the next microtask', async (t) => {
+  const log: string[] = [];
+  const a = api(t, routerAnswering(() => ({ outcome: packets('{"rid":1,"packets":[]}') }), []));
+  const waiters = Array.from({ length: REPLY_BURST_MAX + 1 }, () => waiter(log));
+  for (const [i, w] of waiters.entries()) a.handleJsonWith?.({ ...REQUEST, rid: i + 1 }, socket([]), w);
+  t.equal(log.length, 0, 'not inside the calls');
+  await Promise.resolve();
+  t.equal(log.length, REPLY_BURST_MAX + 1, 'every reply told in the burst, with no wait for the check phase');
+  // The next reply of the turn waits for the check phase again, as a first one does.
+  const late = waiter(log);
+  a.handleJsonWith?.({ ...REQUEST, rid: 99 }, socket([]), late);
+  for (let i = 0; i < 10; i++) await Promise.resolve();
+  t.equal(late.reply, undefined, 'a reply after the burst: not from a microtask');
+  await checkPhase();
+  t.equal(late.reply?.status, 200, 'but from the check phase');
 });

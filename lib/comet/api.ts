@@ -271,11 +271,20 @@ interface Deferred {
 // write only once that handler is done, as it did when a promise carried the reply. And replies
 // written one by one, each as soon as its FSM answered, reach clients tens of microseconds apart:
 // a client that went back to sleep in between is woken again by each one, and on one machine that
-// wake-up is paid inside the server's `writev` (a cross-core interrupt; 4 us of 31 per echo
-// request, docs/benchmarks.md). Written together, a burst wakes each client once, as nact's own
+// wake-up is paid inside the server's `writev` (a cross-core interrupt: kernel time per echo
+// request 11.5 -> 7.1 us, docs/benchmarks.md). Written together, a burst wakes each client once, as nact's own
 // `setImmediate` scheduling did, while the mailboxes still run from a microtask (which is what
 // keeps a request's garbage young). The cost is latency: a reply waits for the rest of the poll
-// phase, never for a timer or another turn.
+// phase (at most REPLY_BURST_MAX replies' worth), never for a timer or another turn.
+
+/**
+ * The most replies kept for the check phase: once this many wait, they are written from the next
+ * microtask instead (still after the FSM's handler). A burst this long already wakes each client
+ * once; holding more only adds latency (a broadcast's replies would wait behind every request the
+ * rest of the poll phase reads) and keeps more requests alive for a scavenge to copy.
+ */
+export const REPLY_BURST_MAX = 64;
+
 // Two arrays taken in turn, their slots reused: a fresh array per turn (or one emptied by
 // `length = 0`) would be allocated again by the turn's first push, its backing store with it.
 // One that held a burst larger than this is let go.
@@ -283,10 +292,24 @@ const KEPT_QUEUE_SLOTS = 1024;
 let queue: (Deferred | undefined)[] = [];
 let queued = 0;
 let spare: (Deferred | undefined)[] = [];
+let checkPhaseQueued = false;
+const SETTLED = Promise.resolve();
 
 function later(d: Deferred): void {
   queue[queued++] = d;
-  if (queued === 1) setImmediate(drain);
+  if (queued === 1 && !checkPhaseQueued) {
+    checkPhaseQueued = true;
+    setImmediate(drainInCheckPhase);
+  } else if (queued === REPLY_BURST_MAX) {
+    // A reaction on a settled promise, as nact.ts schedules mailboxes: Node wraps each
+    // queueMicrotask callback in an AsyncResource and a bound function.
+    void SETTLED.then(drain);
+  }
+}
+
+function drainInCheckPhase(): void {
+  checkPhaseQueued = false;
+  drain();
 }
 
 function drain(): void {
