@@ -103,7 +103,7 @@ export interface CometServerOptions extends SessionHooks {
   /** The session-id source (tests inject a colliding one). */
   readonly generateSid?: () => string;
   /**
-   * Run as one node of a cluster on Redis: any node serves any request (no sticky sessions), the
+   * Run as one node of a cluster on Redis: every node serves every request (no sticky sessions), the
    * sid names the node that owns it, and a request for another node's session is forwarded there
    * (docs/scale-out.md). Without it, one process and no Redis.
    */

@@ -31,7 +31,7 @@ export const DEFAULT_SUPERVISOR_SHUTDOWN: Shutdown = 'infinity';
 
 /**
  * What a child's start function resolves to, as OTP's `{ok, Pid} | {ok, Pid, Info} | ignore |
- * {error, Reason}`: any `startLink` result, or `{ ok: pid, info }` to hand `info` back to the caller
+ * {error, Reason}`: whatever `startLink` returns, or `{ ok: pid, info }` to hand `info` back to the caller
  * of `startChild`/`restartChild` (the supervisor itself ignores it, as OTP's does).
  * @example
  * start: async (link) => {

@@ -7,7 +7,7 @@
  * - A token configured: every request must carry it (the `comet_observer` cookie the page gets
  *   after `?token=`, or `Authorization: Bearer TOKEN`), compared in constant time. Actions need
  *   `actions: true` as well, unless the server is bound to loopback.
- * - Bound elsewhere without a token: the observer does not exist (the path answers 404 as any
+ * - Bound elsewhere without a token: the observer does not exist (the path answers 404 like every
  *   unknown path does).
  *
  * Refusals of access are 404 on purpose: nothing tells a scanner an observer is there.

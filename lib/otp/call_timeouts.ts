@@ -10,7 +10,7 @@ import { systemClock, type Clock, type TimerHandle } from './clock.js';
 
 /**
  * How coarse call timeouts are, in ms: a timeout fires no earlier than asked and at most this much
- * later (plus event-loop lag, as any timer). Calls' timeouts are safety nets (a held poll's is its
+ * later (plus event-loop lag, like every timer). Calls' timeouts are safety nets (a held poll's is its
  * wait plus a margin, and its FSM answers first), so lateness costs nothing; a call with a shorter
  * timeout than this keeps a timer of its own, since being this late would more than double it.
  */

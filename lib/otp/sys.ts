@@ -62,7 +62,7 @@ export function getStatus(pid: AnyPid, timeoutMs = DEFAULT_SYS_TIMEOUT): Promise
 /**
  * `sys:suspend/2`: from now on the process handles only system messages (and a supervisor's
  * shutdown, or a kill); calls, casts, events, timer messages and trapped exits wait, in order,
- * until `resume`. A call to a suspended process waits, and times out as any call.
+ * until `resume`. A call to a suspended process waits, and times out like every other call.
  */
 export function suspend(pid: AnyPid, timeoutMs = DEFAULT_SYS_TIMEOUT): Promise<void> {
   return system<void>(pid, { op: 'suspend' }, timeoutMs);
