@@ -103,9 +103,10 @@ export interface CometApi {
   handleJson(body: unknown, socket: SocketWatch): Promise<ApiReply>;
   /**
    * {@link handleJson} with the reply told to `waiter` (from the check phase of the event loop,
-   * with every other reply of the turn: never before this returns) instead of returned as a promise: what the HTTP handler uses, so that a
-   * held poll keeps one small object alive rather than a chain of promises. Optional: the handler
-   * falls back to `handleJson` for an API made by other means.
+   * with every other reply of the turn; never before this returns) instead of returned as a
+   * promise: what the HTTP handler uses, so that a held poll keeps one small object alive rather
+   * than a chain of promises. Optional: the handler falls back to `handleJson` for an API made by
+   * other means.
    */
   handleJsonWith?(body: unknown, socket: SocketWatch, waiter: ReplyWaiter): void;
   /** Open a session for the client at `peer` (absent: no per-client limit applies). */
@@ -272,10 +273,12 @@ interface Deferred {
 // written one by one, each as soon as its FSM answered, reach clients tens of microseconds apart:
 // a client that went back to sleep in between is woken again by each one, and on one machine that
 // wake-up is paid inside the server's `writev` (a cross-core interrupt: kernel time per echo
-// request 11.5 -> 7.1 us, docs/benchmarks.md). Written together, a burst wakes each client once, as nact's own
-// `setImmediate` scheduling did, while the mailboxes still run from a microtask (which is what
-// keeps a request's garbage young). The cost is latency: a reply waits for the rest of the poll
-// phase (at most REPLY_BURST_MAX replies' worth), never for a timer or another turn.
+// request 11.5 -> 7.1 us, docs/benchmarks.md). Written together, a burst wakes each client once,
+// as nact's own `setImmediate` scheduling did, while the mailboxes still run from a microtask
+// (which is what keeps a request's garbage young). The costs: latency, as a reply waits for the
+// rest of the poll phase (at most REPLY_BURST_MAX replies' worth), never for a timer or another
+// turn; and GC, as what the waiting replies keep is alive when a scavenge lands in the poll phase
+// (docs/benchmarks.md, "Issue 15, second pass").
 
 /**
  * The most replies kept for the check phase: once this many wait, they are written from the next
