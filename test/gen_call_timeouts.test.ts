@@ -41,6 +41,29 @@ void t.test('the wheel', (t) => {
     t.end();
   });
 
+  // A ref'd timer left armed for a bucket a minute away kept a process with nothing left to do
+  // alive that long after its last call was answered (a test file timed out on it).
+  void t.test('no timer once the last entry is removed, and one again for the next', QUICK, (t) => {
+    const clock = new ManualClock();
+    const wheel = new CallTimerWheel(clock);
+    const a = new Entry(clock, 0);
+    const b = new Entry(clock, 0);
+    wheel.add(a, 65_000);
+    wheel.add(b, 30_000);
+    t.equal(clock.pendingCount, 1);
+    wheel.remove(b);
+    t.equal(clock.pendingCount, 1, 'still armed while an entry waits');
+    wheel.remove(a);
+    t.equal(clock.pendingCount, 0, 'no timer once nothing waits');
+    t.notOk(wheel.armed);
+    wheel.add(b, 5_000);
+    t.equal(clock.pendingCount, 1, 'armed again for the next');
+    clock.advance(5_000 + G);
+    t.ok(b.firedAt !== undefined, 'and it fires');
+    t.equal(clock.pendingCount, 0);
+    t.end();
+  });
+
   void t.test('a timeout fires never before its time and at most one granularity after', QUICK, (t) => {
     const clock = new ManualClock();
     const wheel = new CallTimerWheel(clock);
@@ -160,6 +183,7 @@ void t.test('calls', (t) => {
     await settle();
     t.equal(told, 'ok:0');
     t.equal(callTimeoutsPending().size, 0);
+    t.notOk(callTimeoutsPending().armed, 'and no timer keeps the process alive');
   });
 
   void t.test('ERR_OTP_TIMEOUT on the wheel: not before the timeout, same error as ever', QUICK, async (t) => {

@@ -36,9 +36,11 @@ class Bucket implements WheelLink {
 
 /**
  * A hashed timer wheel: buckets by deadline (`ceil(deadline / granularity)`), one clock timer
- * armed for the earliest bucket while any entry waits. Adding is a Map lookup and a link;
- * removing is an unlink, O(1) and without touching the timer (a timer left armed for an emptied
- * bucket fires once, finds nothing and stops).
+ * armed for the earliest bucket while any entry waits, and none once nothing does. Adding is a Map
+ * lookup and a link; removing is an unlink, O(1) and without touching the timer while other
+ * entries wait (a timer left armed for an emptied bucket fires once, finds nothing and re-arms
+ * for the earliest bucket left). Removing the last entry clears the timer: a ref'd timer due a
+ * minute later would keep a process that has nothing left to do from exiting.
  */
 export class CallTimerWheel {
   readonly #clock: Clock;
@@ -92,6 +94,15 @@ export class CallTimerWheel {
     entry.wheelPrev = undefined;
     entry.wheelNext = undefined;
     this.#count--;
+    if (this.#count === 0 && !this.#firing) this.#disarm();
+  }
+
+  /** Nothing waits: no timer, no bucket. */
+  #disarm(): void {
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#armedFor = undefined;
+    this.#buckets.clear();
   }
 
   #arm(slot: number): void {
@@ -124,7 +135,7 @@ export class CallTimerWheel {
 
   #rearm(): void {
     if (this.#count === 0) {
-      this.#buckets.clear();
+      this.#disarm();
       return;
     }
     let earliest = Infinity;
