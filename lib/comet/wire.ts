@@ -167,13 +167,20 @@ function parseAck(obj: Fields): Seq | undefined | Bad {
 /** The messages of a request without any: one shared empty array (a poll carries none). */
 const NO_MESSAGES: Messages = Object.freeze([]);
 
-function decodeRequest(obj: Fields): DecodeResult {
+/** A frame of a session, `request` or `terminate`: the sid, rid and ack both carry, then what
+ *  each allows (field by field, without a record per field). */
+function decodeSessionFrame(obj: Fields, type: 'request' | 'terminate'): DecodeResult {
   const sid = parseSid(obj);
   if (sid instanceof Bad) return fail(sid.message);
   const rid = parseRid(obj);
   if (rid instanceof Bad) return fail(rid.message);
   const ack = parseAck(obj);
   if (ack instanceof Bad) return fail(ack.message);
+  if (type === 'terminate') {
+    // Messages sent with a terminate could never be delivered: refuse them rather than drop them.
+    if (Object.hasOwn(obj, 'messages')) return fail('messages are only allowed in a request, not in a terminate');
+    return { ok: true, frame: { type: 'terminate', sid, rid, ack } };
+  }
   let messages: Messages = NO_MESSAGES;
   if (Object.hasOwn(obj, 'messages')) {
     const value = obj['messages'];
@@ -182,18 +189,6 @@ function decodeRequest(obj: Fields): DecodeResult {
     else return fail(`messages must be an array, got ${kind(value)}`);
   }
   return { ok: true, frame: { type: 'request', sid, rid, ack, messages } };
-}
-
-function decodeTerminate(obj: Fields): DecodeResult {
-  const sid = parseSid(obj);
-  if (sid instanceof Bad) return fail(sid.message);
-  const rid = parseRid(obj);
-  if (rid instanceof Bad) return fail(rid.message);
-  const ack = parseAck(obj);
-  if (ack instanceof Bad) return fail(ack.message);
-  // Messages sent with a terminate could never be delivered: refuse them rather than drop them.
-  if (Object.hasOwn(obj, 'messages')) return fail('messages are only allowed in a request, not in a terminate');
-  return { ok: true, frame: { type: 'terminate', sid, rid, ack } };
 }
 
 /**
@@ -215,14 +210,14 @@ function decodeTerminate(obj: Fields): DecodeResult {
  */
 export function decodeFrame(value: unknown): DecodeResult {
   if (!isPlainObject(value)) return fail(`body must be a JSON object, got ${kind(value)}`);
-  if (!Object.hasOwn(value, 'type')) return decodeRequest(value);
+  if (!Object.hasOwn(value, 'type')) return decodeSessionFrame(value, 'request');
   const type = value['type'];
   switch (type) {
     case 'setup':
       if (Object.hasOwn(value, 'messages')) return fail('messages are only allowed in a request, not in a setup');
       return { ok: true, frame: { type: 'setup' } };
     case 'terminate':
-      return decodeTerminate(value);
+      return decodeSessionFrame(value, 'terminate');
     default:
       return fail(
         typeof type === 'string'
