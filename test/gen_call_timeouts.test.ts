@@ -64,6 +64,33 @@ void t.test('the wheel', (t) => {
     t.end();
   });
 
+  // On a clock that can unref (the system's), the timer is kept but no longer keeps the process
+  // alive: a wheel that empties and fills with every request would otherwise make a timer each time.
+  void t.test('on a clock that can unref: the timer is unref\'d once nothing waits, ref\'d again for the next', QUICK, (t) => {
+    const manual = new ManualClock();
+    const refs: boolean[] = [];
+    const clock = {
+      now: () => manual.now(),
+      setTimeout: (fn: () => void, ms: number) => manual.setTimeout(fn, ms),
+      clearTimeout: (h: Parameters<ManualClock['clearTimeout']>[0]) => manual.clearTimeout(h),
+      setRef: (_h: unknown, ref: boolean) => refs.push(ref),
+    };
+    const wheel = new CallTimerWheel(clock);
+    const a = new Entry(manual, 0);
+    wheel.add(a, 65_000);
+    t.ok(wheel.armed);
+    wheel.remove(a);
+    t.same(refs, [false], 'unref\'d, not cleared');
+    t.notOk(wheel.armed, 'nothing keeps the process alive');
+    t.equal(manual.pendingCount, 1, 'the timer is still there');
+    wheel.add(a, 70_000);
+    t.same(refs, [false, true], 'ref\'d again by the next entry');
+    t.ok(wheel.armed);
+    manual.advance(70_000 + G);
+    t.ok(a.firedAt !== undefined, 'which still fires');
+    t.end();
+  });
+
   void t.test('a timeout fires never before its time and at most one granularity after', QUICK, (t) => {
     const clock = new ManualClock();
     const wheel = new CallTimerWheel(clock);

@@ -39,8 +39,11 @@ class Bucket implements WheelLink {
  * armed for the earliest bucket while any entry waits, and none once nothing does. Adding is a Map
  * lookup and a link; removing is an unlink, O(1) and without touching the timer while other
  * entries wait (a timer left armed for an emptied bucket fires once, finds nothing and re-arms
- * for the earliest bucket left). Removing the last entry clears the timer: a ref'd timer due a
- * minute later would keep a process that has nothing left to do from exiting.
+ * for the earliest bucket left). Once the last entry is removed the timer no longer keeps the
+ * process alive (it is unref'd, and ref'd again by the next entry; on a clock that cannot, it is
+ * cleared): a ref'd timer due a minute later would keep a process that has nothing left to do
+ * from exiting. Unref'd rather than cleared because a wheel that empties and fills again with
+ * every request would otherwise make a Node timer per request, which is what it is there to save.
  */
 export class CallTimerWheel {
   readonly #clock: Clock;
@@ -48,6 +51,8 @@ export class CallTimerWheel {
   readonly #buckets = new Map<number, Bucket>();
   #count = 0;
   #timer: TimerHandle | undefined;
+  /** Whether the timer keeps the process alive: while any entry waits. */
+  #refd = false;
   /** The bucket the timer is armed for; undefined when no timer is armed. */
   #armedFor: number | undefined;
   #firing = false;
@@ -62,9 +67,9 @@ export class CallTimerWheel {
     return this.#count;
   }
 
-  /** True while the wheel holds a clock timer. */
+  /** True while the wheel holds a clock timer that keeps the process alive. */
   get armed(): boolean {
-    return this.#timer !== undefined;
+    return this.#timer !== undefined && this.#refd;
   }
 
   /** Time `entry` out `ms` from now (rounded up to the granularity). The entry must be on no bucket. */
@@ -82,6 +87,7 @@ export class CallTimerWheel {
     bucket.wheelPrev = entry;
     this.#count++;
     if (!this.#firing && (this.#armedFor === undefined || slot < this.#armedFor)) this.#arm(slot);
+    else if (!this.#refd && this.#timer !== undefined) this.#setRef(true);
   }
 
   /** Take `entry` off its bucket; nothing if it is on none (expired, removed, never added). */
@@ -94,7 +100,15 @@ export class CallTimerWheel {
     entry.wheelPrev = undefined;
     entry.wheelNext = undefined;
     this.#count--;
-    if (this.#count === 0 && !this.#firing) this.#disarm();
+    if (this.#count === 0 && !this.#firing) {
+      if (this.#clock.setRef !== undefined) this.#setRef(false);
+      else this.#disarm();
+    }
+  }
+
+  #setRef(ref: boolean): void {
+    if (this.#timer !== undefined) this.#clock.setRef?.(this.#timer, ref);
+    this.#refd = ref;
   }
 
   /** Nothing waits: no timer, no bucket. */
@@ -102,6 +116,7 @@ export class CallTimerWheel {
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#armedFor = undefined;
+    this.#refd = false;
     this.#buckets.clear();
   }
 
@@ -109,11 +124,13 @@ export class CallTimerWheel {
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#armedFor = slot;
     this.#timer = this.#clock.setTimeout(this.#fire, Math.max(0, slot * this.#granularity - this.#clock.now()));
+    this.#refd = true;
   }
 
   readonly #fire = (): void => {
     this.#timer = undefined;
     this.#armedFor = undefined;
+    this.#refd = false;
     // Only buckets whose whole span has passed: a timer that fires a little early (Node rounds
     // to whole ms) re-arms rather than expire a call before its time.
     const due = Math.floor(this.#clock.now() / this.#granularity);

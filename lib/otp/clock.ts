@@ -12,6 +12,9 @@ export interface Clock {
   now(): number;
   setTimeout(fn: () => void, ms: number): TimerHandle;
   clearTimeout(handle: TimerHandle): void;
+  /** Optional: whether `handle` keeps the process alive (Node's `ref`/`unref`); a clock without
+   *  processes to keep alive (ManualClock) leaves it out. */
+  setRef?(handle: TimerHandle, ref: boolean): void;
 }
 
 /** The real clock: `performance.now()` and Node's timers. Timers are unref'd only if asked. */
@@ -19,6 +22,11 @@ export const systemClock: Clock = {
   now: () => performance.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms) as unknown as TimerHandle,
   clearTimeout: (h) => clearTimeout(h as unknown as NodeJS.Timeout),
+  setRef: (h, ref) => {
+    const timer = h as unknown as NodeJS.Timeout;
+    if (ref) timer.ref();
+    else timer.unref();
+  },
 };
 
 interface Scheduled {
