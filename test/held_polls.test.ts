@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import t from 'tap';
 import type { ApiReply, CometApi, SocketWatch } from '../lib/comet/api.js';
 import { createHandler } from '../lib/http/handler.js';
-import { HeldPolls } from '../lib/http/held_polls.js';
+import { EMPTY_KEYS_SWEPT_PAST, HeldPolls } from '../lib/http/held_polls.js';
 import { nullLogger } from '../lib/otp/logger.js';
 
 interface Pending {
@@ -161,5 +161,37 @@ void t.test('the table alone: three requests of one session leave in any order',
   t.equal(held.count('s'), 0);
   t.equal(held.sessions, 1, 'only the other session left');
   t.equal(held.count('other'), 1);
+  t.end();
+});
+
+void t.test('keys_kept_then_swept: a sid keeps its key between requests; keys without requests are swept past the bound', (t) => {
+  const held = new HeldPolls();
+  const request = () => ({ res: {} as http.ServerResponse, awaitingReply: true });
+  // A session's requests coming and going leave its key in place: no Map delete and set (and
+  // no rehash) per request.
+  const r = request();
+  held.add('s', r);
+  held.delete('s', r);
+  t.equal(held.sessions, 0, 'no session has a request in flight');
+  t.equal(held.keys, 1, 'the key stays');
+  held.add('s', r);
+  t.equal(held.count('s'), 1, 'and takes the next request');
+  t.equal(held.keys, 1);
+  // Sids that never come back (ended sessions, or made up by a client) are dropped once there
+  // are more than the live keys plus the bound, all at once; the live ones stay.
+  const total = EMPTY_KEYS_SWEPT_PAST + 10;
+  let most = 0;
+  for (let i = 0; i < total; i++) {
+    const x = request();
+    held.add(`gone${i}`, x);
+    held.delete(`gone${i}`, x);
+    most = Math.max(most, held.keys);
+  }
+  t.ok(most <= 2 * held.sessions + EMPTY_KEYS_SWEPT_PAST + 1, 'never more than twice the live keys plus the bound');
+  t.ok(held.keys < total, 'the keys without requests were swept');
+  t.equal(held.sessions, 1);
+  t.equal(held.count('s'), 1, 'the live session kept its request');
+  held.delete('s', r);
+  t.equal(held.count('s'), 0);
   t.end();
 });

@@ -6,6 +6,15 @@
  * their session's answer). A session's entry is its first request, and each request links the
  * next of the same session: a poll and a send in flight together make no array, and one leaving
  * makes no copy.
+ *
+ * A session whose last request left keeps its key, with no request under it, until enough such
+ * keys pile up to be swept together ({@link EMPTY_KEYS_SWEPT_PAST}). Deleting the key each time
+ * cost a quarter of the echo server's GC: a V8 Map rehashes as it grows and shrinks, and a
+ * rehashed-away table keeps a link to its successor and the entries it held. Once one such table
+ * had been promoted, dead but unmarked until the next mark-compact, every table after it and every
+ * request they held outlived its scavenges and was promoted too: 1.4 MB per scavenge with 20
+ * echo clients, whose table grew and shrank with every turn (docs/benchmarks.md, "Issue 15,
+ * third pass").
  */
 import type { ServerResponse } from 'node:http';
 import type { Sid } from '../comet/ids.js';
@@ -19,8 +28,18 @@ export interface InFlightRequest {
   nextInFlight?: InFlightRequest | undefined;
 }
 
+/**
+ * How many keys with no request in flight the table keeps beyond the number with one, before it
+ * drops them all at once: with 19,000 held polls, about 0.6 MB of table at most. Whatever sids
+ * clients send (a known session's or not), the table stays within twice its live keys plus this.
+ */
+export const EMPTY_KEYS_SWEPT_PAST = 4096;
+
 export class HeldPolls {
-  readonly #bySid = new Map<string, InFlightRequest>();
+  /** A sid's first request in flight; `undefined` for a sid with none, kept until a sweep. */
+  readonly #bySid = new Map<string, InFlightRequest | undefined>();
+  /** Keys with a request in flight. */
+  #live = 0;
   #awaiting = 0;
 
   /** How many requests wait for their session's answer. */
@@ -39,8 +58,10 @@ export class HeldPolls {
   add(sid: string, r: InFlightRequest): void {
     r.nextInFlight = undefined;
     let last = this.#bySid.get(sid);
-    if (last === undefined) this.#bySid.set(sid, r);
-    else {
+    if (last === undefined) {
+      this.#bySid.set(sid, r);
+      this.#live++;
+    } else {
       while (last.nextInFlight !== undefined) last = last.nextInFlight;
       last.nextInFlight = r;
     }
@@ -56,8 +77,8 @@ export class HeldPolls {
   delete(sid: string, r: InFlightRequest): void {
     const first = this.#bySid.get(sid);
     if (first === r) {
-      if (r.nextInFlight === undefined) this.#bySid.delete(sid);
-      else this.#bySid.set(sid, r.nextInFlight);
+      this.#bySid.set(sid, r.nextInFlight);
+      if (r.nextInFlight === undefined) this.#left();
     } else {
       let prev = first;
       while (prev !== undefined && prev.nextInFlight !== r) prev = prev.nextInFlight;
@@ -67,8 +88,20 @@ export class HeldPolls {
     r.nextInFlight = undefined;
   }
 
+  /** A sid's last request left: its key stays, until the keys without requests are many. */
+  #left(): void {
+    this.#live--;
+    if (this.#bySid.size - this.#live <= this.#live + EMPTY_KEYS_SWEPT_PAST) return;
+    for (const [sid, first] of this.#bySid) if (first === undefined) this.#bySid.delete(sid);
+  }
+
   /** Sessions with a request in flight (tests). */
   get sessions(): number {
+    return this.#live;
+  }
+
+  /** Keys in the table, with a request in flight or not (tests). */
+  get keys(): number {
     return this.#bySid.size;
   }
 
