@@ -18,13 +18,19 @@
  * - with `--alloc`, in a round of its own: bytes allocated per request, from V8's sampling heap
  *   profiler with the objects scavenges and mark-compacts collected included.
  *
- * One fresh server per round, rounds of the cases interleaved; the table shows medians and the
- * spread ((max - min) / median). The orchestration (an admin request per broadcast, one IPC
+ * One fresh process per round and case (this script again, with `--in-process`), rounds of the
+ * cases interleaved; the table shows medians and the spread ((max - min) / median). A fresh
+ * process, not only a fresh server: a round run after others inherits their heap, and its GC
+ * figures with it (echo-200's GC per request was 1.2 µs in a first round and 9.6–10.9 in the two
+ * after it, in one process). The allocation round is a process of its own too. The orchestration (an admin request per broadcast, one IPC
  * message per broadcast or echo run) runs in this process too: a few µs per broadcast of 2,000
  * deliveries, nothing per echo request.
  *
  *   npm run bench:per-request -- [--cases echo-200,fanout-closed-2k] [--rounds 3]
  *     [--warmup 2800] [--duration 2500] [--alloc] [--json] [--server-core 1 --load-core 0]
+ *
+ * `--in-process` runs the rounds in this process instead (what each child does, with `--rounds 1`
+ * and one case; `--alloc-only` for the allocation round alone).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Session } from 'node:inspector/promises';
@@ -33,6 +39,7 @@ import { dirname, join } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
+import { spawnTracked } from './children.js';
 import { parseArgs } from 'node:util';
 import { adminRoutes } from '../bin/admin.js';
 import { loadConfig } from '../bin/server_config.js';
@@ -58,8 +65,11 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
     'server-core': { type: 'string' },
     'load-core': { type: 'string' },
+    'in-process': { type: 'boolean', default: false },
+    'alloc-only': { type: 'boolean', default: false },
   },
 });
+const inProcess = values['in-process'];
 const int = (s: string, name: string, min: number, max: number): number => {
   const n = Number(s);
   if (!Number.isSafeInteger(n) || n < min || n > max) throw new Error(`--${name} must be an integer from ${min} to ${max}`);
@@ -71,7 +81,8 @@ const durationMs = int(values.duration, 'duration', 200, 60_000);
 // As `npm run bench` pins them: this process (the server) alone on one core, the load on another.
 const serverCore = values['server-core'] === undefined ? null : int(values['server-core'], 'server-core', 0, 1023);
 const loadCore = values['load-core'] === undefined ? null : int(values['load-core'], 'load-core', 0, 1023);
-if (serverCore !== null && !pinProcess(process.pid, serverCore)) throw new Error(`could not pin this process to core ${serverCore} (taskset)`);
+// Only the process that runs the server: the orchestrator waits on its children.
+if (inProcess && serverCore !== null && !pinProcess(process.pid, serverCore)) throw new Error(`could not pin this process to core ${serverCore} (taskset)`);
 
 /** The named case of the full suite with this meter's warm-up and window. */
 const caseNamed = (name: string): CaseSpec => {
@@ -269,18 +280,70 @@ const FIGURES = [
 
 const fmt = (x: number): string => (Number.isNaN(x) ? '–' : x >= 100 ? x.toFixed(0) : x.toFixed(2));
 
-const main = async (): Promise<void> => {
-  const results = new Map<string, Record<string, number>[]>();
-  let seed = Math.floor(Math.random() * 200);
+type Figures = Record<string, number>;
+
+/** One round of one case in a fresh process: this script with `--in-process`; its figures. */
+const roundInChild = (c: CaseSpec, allocOnly: boolean): Promise<Figures> => new Promise((resolve, reject) => {
+  const args = [
+    ...process.execArgv, fileURLToPath(import.meta.url), '--in-process', '--json', '--rounds', '1', '--cases', c.name,
+    '--warmup', values.warmup, '--duration', values.duration,
+    ...(allocOnly ? ['--alloc-only'] : []),
+    ...(serverCore === null ? [] : ['--server-core', String(serverCore)]),
+    ...(loadCore === null ? [] : ['--load-core', String(loadCore)]),
+  ];
+  const child = spawnTracked(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+  });
+  child.once('error', reject);
+  child.once('exit', (code, signal) => {
+    const line = out.split('\n').find((l) => l.startsWith('{'));
+    if (code !== 0 || line === undefined) {
+      reject(new Error(`round of ${c.name} exited with ${signal ?? String(code)}${line === undefined ? ', no figures' : ''}`));
+      return;
+    }
+    const { case: _name, round: _round, ...f } = JSON.parse(line) as Figures & { case: string; round: unknown };
+    resolve(f);
+  });
+});
+
+const report = (c: CaseSpec, round: number | 'alloc', f: Figures): void => {
+  if (values.json) process.stdout.write(`${JSON.stringify({ case: c.name, round, ...f })}\n`);
+  else if (round !== 'alloc') process.stderr.write(`${c.name} round ${round}: ${fmt(f.cpu_us_per_req ?? NaN)} CPU µs, ${fmt(f.gc_us_per_req ?? NaN)} GC µs, ${fmt(f.writev_per_req ?? NaN)} writev per request\n`);
+};
+
+/** Every round of every case in a process of its own, then the table. */
+const orchestrate = async (): Promise<void> => {
+  const results = new Map<string, Figures[]>();
   for (let r = 0; r < rounds; r++) {
     for (const c of cases) {
-      const f = await round(c, seed++, null);
+      const f = await roundInChild(c, false);
       results.set(c.name, [...(results.get(c.name) ?? []), f]);
-      if (values.json) process.stdout.write(`${JSON.stringify({ case: c.name, round: r + 1, ...f })}\n`);
-      else process.stderr.write(`${c.name} round ${r + 1}: ${fmt(f.cpu_us_per_req ?? NaN)} CPU µs, ${fmt(f.gc_us_per_req ?? NaN)} GC µs, ${fmt(f.writev_per_req ?? NaN)} writev per request\n`);
+      report(c, r + 1, f);
     }
   }
   if (values.alloc) {
+    for (const c of cases) {
+      const f = await roundInChild(c, true);
+      for (const x of results.get(c.name) ?? []) x.bytes_per_req = f.bytes_per_req ?? NaN;
+      report(c, 'alloc', f);
+    }
+  }
+  if (!values.json) printTable(results);
+};
+
+const main = async (): Promise<void> => {
+  const results = new Map<string, Record<string, number>[]>();
+  let seed = Math.floor(Math.random() * 200);
+  for (let r = 0; r < (values['alloc-only'] ? 0 : rounds); r++) {
+    for (const c of cases) {
+      const f = await round(c, seed++, null);
+      results.set(c.name, [...(results.get(c.name) ?? []), f]);
+      report(c, r + 1, f);
+    }
+  }
+  if (values.alloc || values['alloc-only']) {
     // Sampling costs CPU: its own round, whose CPU figures are not kept.
     const session = new Session();
     session.connect();
@@ -289,13 +352,16 @@ const main = async (): Promise<void> => {
         const f = await round(c, seed++, session);
         const list = results.get(c.name) ?? [];
         for (const x of list) x.bytes_per_req = f.bytes_per_req ?? NaN;
-        if (values.json) process.stdout.write(`${JSON.stringify({ case: c.name, round: 'alloc', bytes_per_req: f.bytes_per_req })}\n`);
+        report(c, 'alloc', { bytes_per_req: f.bytes_per_req ?? NaN });
       }
     } finally {
       session.disconnect();
     }
   }
-  if (values.json) return;
+  if (!values.json) printTable(results);
+};
+
+function printTable(results: ReadonlyMap<string, Figures[]>): void {
   const lines = [`| case | figure | median | spread | rounds |`, `|---|---|---|---|---|`];
   for (const [name, fs] of results) {
     for (const [key, label] of FIGURES) {
@@ -307,8 +373,8 @@ const main = async (): Promise<void> => {
     }
   }
   process.stdout.write(`${lines.join('\n')}\n`);
-};
+}
 
-await main();
+await (inProcess ? main() : orchestrate());
 // Workers are killed and the servers closed; anything left (a keep-alive timer) must not hold us.
 process.exit(0);
