@@ -22,9 +22,10 @@
  * cases interleaved; the table shows medians and the spread ((max - min) / median). A fresh
  * process, not only a fresh server: a round run after others inherits their heap, and its GC
  * figures with it (echo-200's GC per request was 1.2 µs in a first round and 9.6–10.9 in the two
- * after it, in one process). The allocation round is a process of its own too. The orchestration (an admin request per broadcast, one IPC
- * message per broadcast or echo run) runs in this process too: a few µs per broadcast of 2,000
- * deliveries, nothing per echo request.
+ * after it, in one process). The allocation round is a process of its own too. The case's
+ * orchestration (an admin request per broadcast, one IPC message per broadcast or echo run) runs
+ * in the server's process too: a few µs per broadcast of 2,000 deliveries, nothing per echo
+ * request.
  *
  *   npm run bench:per-request -- [--cases echo-200,fanout-closed-2k] [--rounds 3]
  *     [--warmup 2800] [--duration 2500] [--alloc] [--json] [--server-core 1 --load-core 0]
