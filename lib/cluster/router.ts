@@ -22,6 +22,7 @@ import type { SessionCallWaiter, SessionRouter } from '../comet/session_router.j
 import type { ClusterBus } from './bus.js';
 import type { Liveness } from './liveness.js';
 import { ownerOf, type NodeId } from './node_id.js';
+import { PendingCalls } from './pending_calls.js';
 import type { ClusterStats, ForwardFailure } from './stats.js';
 import { callOf, castOf, encode, outcomeFromWire, outcomeToWire, type CallReply, type ClusterMessage, type ForwardedCall, type ForwardedCast } from './wire.js';
 
@@ -32,7 +33,8 @@ interface PendingCall {
   readonly owner: NodeId;
   readonly resolve: (value: unknown) => void;
   readonly reject: (err: CometError) => void;
-  readonly timer: ReturnType<typeof setTimeout>;
+  /** Set right after the call has its id (the timer names it). */
+  timer: ReturnType<typeof setTimeout> | undefined;
 }
 
 export interface ClusterRouterDeps {
@@ -49,8 +51,7 @@ const NO_FROM = Object.freeze({}) as From<never>;
 
 export class ClusterRouter implements SessionRouter {
   readonly #d: ClusterRouterDeps;
-  readonly #pending = new Map<number, PendingCall>();
-  #lastCallId = 0;
+  readonly #pending = new PendingCalls<PendingCall>();
   /** Tokens of forwarded requests held here, by `<node>/<token>`: a token is unique only with its
    *  node, so the owner mints its own and maps a later `request_gone` to it. */
   readonly #tokens = new Map<string, RequestToken>();
@@ -125,7 +126,7 @@ export class ClusterRouter implements SessionRouter {
 
   /** `node` is dead: its pending calls are answered 404 now, not at their timeout. */
   nodeDown(node: NodeId): void {
-    for (const [id, p] of this.#pending) {
+    for (const [id, p] of this.#pending.entries()) {
       if (p.owner !== node) continue;
       this.#d.stats.failures.node_down++;
       this.#fail(id, unknown());
@@ -134,7 +135,7 @@ export class ClusterRouter implements SessionRouter {
 
   /** No reply can arrive (this node's subscription dropped, or it changed its channel): 503 now. */
   failAll(reason: ForwardFailure, message: string): void {
-    for (const id of [...this.#pending.keys()]) {
+    for (const [id] of this.#pending.entries()) {
       this.#d.stats.failures[reason]++;
       this.#fail(id, new CometError('overloaded', message));
     }
@@ -172,14 +173,18 @@ export class ClusterRouter implements SessionRouter {
       stats.failures.redis_down++;
       return Promise.reject(new CometError('overloaded', 'the cluster cannot reach the session\'s node right now, retry'));
     }
-    const id = ++this.#lastCallId;
     stats.forwarded++;
     return new Promise<R>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const call: PendingCall = { owner, resolve: resolve as (v: unknown) => void, reject, timer: undefined };
+      const id = this.#pending.add(call);
+      if (id === undefined) {
+        reject(new CometError('overloaded', 'too many calls forwarded at once, retry'));
+        return;
+      }
+      call.timer = setTimeout(() => {
         stats.failures.no_answer++;
         this.#fail(id, new CometError('overloaded', 'the session\'s node did not answer in time, retry'));
       }, timeoutMs + HOP_MARGIN_MS);
-      this.#pending.set(id, { owner, resolve: resolve as (v: unknown) => void, reject, timer });
       const msg: ClusterMessage = { t: 'call', id, from: liveness.node, sid, ev, timeout: timeoutMs };
       bus.publish(channelOf(owner), encode(msg)).then((receivers) => {
         if (receivers > 0 || !this.#pending.has(id)) return;
@@ -255,18 +260,16 @@ export class ClusterRouter implements SessionRouter {
   }
 
   #settle(id: number, reply: CallReply): void {
-    const p = this.#pending.get(id);
+    const p = this.#pending.take(id);
     if (!p) return; // answered already (timeout, node down): a late reply is dropped
-    this.#pending.delete(id);
     clearTimeout(p.timer);
     if ('ok' in reply) p.resolve(outcomeFromWire(reply.ok));
     else p.reject(new CometError(reply.err.code, reply.err.message));
   }
 
   #fail(id: number, err: CometError): void {
-    const p = this.#pending.get(id);
+    const p = this.#pending.take(id);
     if (!p) return;
-    this.#pending.delete(id);
     clearTimeout(p.timer);
     p.reject(err);
   }
