@@ -5,7 +5,11 @@
  * 1. latency: one session on node A; echo round trips (a request carrying one message, answered at
  *    once with its echo) sent alternately to A (local) and to B (forwarded over Redis to A and
  *    back), p50 and p99 of each;
- * 2. echo round trips/s and fan-out deliveries/s with 1 process (no Redis) against 2 workers
+ * 2. forwarded echo: FORWARD_SESSIONS sessions on node A, each sending its echo requests to node B
+ *    in a closed loop (every one forwarded over Redis to A and back): round trips/s, and the bytes
+ *    B's scavenges promote (its `--trace-gc-nvp` lines, median): what a node that forwards keeps
+ *    alive per call;
+ * 3. echo round trips/s and fan-out deliveries/s with 1 process (no Redis) against 2 workers
  *    (`bin/cluster.js --app echo --workers 2`, node:cluster on one port).
  *
  * The load generator runs on the same machine: on 2 cores, 2 workers plus the load generator plus
@@ -27,6 +31,7 @@ const ECHO_SESSIONS = 100;
 const ECHO_SECONDS = quick ? 2 : 8;
 const FANOUT_SESSIONS = quick ? 100 : 400;
 const FANOUT_BROADCASTS = quick ? 10 : 50;
+const FORWARD_SESSIONS = 50;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -58,15 +63,28 @@ async function startRedis(): Promise<string> {
   return `redis://127.0.0.1:${port}`;
 }
 
-/** Start `node file args` and resolve with the port of its first "listening"/"cluster" line. */
-function startNode(file: string, args: string[]): Promise<{ proc: ChildProcess; port: number }> {
-  const proc = spawn(process.execPath, [join(bin, file), ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, LOG_LEVEL: 'error' } });
+interface StartedNode {
+  readonly proc: ChildProcess;
+  readonly port: number;
+  /** Bytes each scavenge promoted, when started with `--trace-gc-nvp`. */
+  readonly promoted: number[];
+}
+
+/** Start `node [nodeFlags] file args` and resolve with the port of its first "listening"/"cluster" line. */
+function startNode(file: string, args: string[], nodeFlags: string[] = []): Promise<StartedNode> {
+  // One client address (127.0.0.1) opens every session, as the bench's load workers do: the
+  // per-client limits (100 sessions, 20 setups a second) would answer most setups 429.
+  const env = { ...process.env, LOG_LEVEL: 'error', COMET_MAX_SESSIONS_PER_CLIENT: '0', COMET_SETUP_RATE_PER_CLIENT: '0' };
+  const proc = spawn(process.execPath, [...nodeFlags, join(bin, file), ...args], { stdio: ['ignore', 'pipe', 'inherit'], env });
   children.push(proc);
+  const promoted: number[] = [];
   return new Promise((res, rej) => {
     const lines = createInterface({ input: proc.stdout as NodeJS.ReadableStream });
     lines.on('line', (l) => {
+      const gc = / gc=s .* promoted=(\d+)/.exec(l);
+      if (gc) promoted.push(Number(gc[1]));
       const m = /"(?:listening|cluster)":true.*"url":"http:\/\/127\.0\.0\.1:(\d+)\//.exec(l);
-      if (m) res({ proc, port: Number(m[1]) });
+      if (m) res({ proc, port: Number(m[1]), promoted });
     });
     proc.once('exit', (code) => rej(new Error(`${file} exited ${String(code)}`)));
   });
@@ -97,7 +115,10 @@ class Session {
   ack = 0;
   constructor(readonly conn: HttpConn, readonly port: number) {}
   async setup(): Promise<void> {
-    this.sid = (JSON.parse((await post(this.conn, this.port, '/comet', '{"type":"setup"}')).body) as Reply).sid ?? '';
+    const r = await post(this.conn, this.port, '/comet', '{"type":"setup"}');
+    const sid = r.status === 200 ? (JSON.parse(r.body) as Reply).sid : undefined;
+    if (sid === undefined) throw new Error(`setup: status ${r.status}: ${r.body}`);
+    this.sid = sid;
   }
   /** One request on `conn` (default its own); returns the packets and acks them next time. */
   async request(messages: unknown[], conn = this.conn, port = this.port): Promise<number> {
@@ -137,6 +158,39 @@ async function latency(redis: string): Promise<{ local: number[]; forwarded: num
   toB.destroy();
   await Promise.all([stop(a.proc), stop(b.proc)]);
   return { local, forwarded };
+}
+
+/** FORWARD_SESSIONS sessions on A, each echoing through B for ECHO_SECONDS: round trips/s, and
+ *  the median of what B's scavenges promoted meanwhile (bytes). */
+async function forwardedRate(redis: string): Promise<{ rate: number; promoted: number }> {
+  const a = await startNode('echo.js', ['--port', '0', '--redis', redis, '--node-id', 'a']);
+  const b = await startNode('echo.js', ['--port', '0', '--redis', redis, '--node-id', 'b'], ['--trace-gc-nvp']);
+  await sleep(500);
+  const sessions: Session[] = [];
+  for (let i = 0; i < FORWARD_SESSIONS; i++) {
+    const s = new Session(new HttpConn({ host: '127.0.0.1', port: a.port }), a.port);
+    await s.setup();
+    sessions.push(s);
+  }
+  const toB = sessions.map(() => new HttpConn({ host: '127.0.0.1', port: b.port }));
+  let n = 0;
+  let running = true;
+  const from = b.promoted.length;
+  const t0 = performance.now();
+  const loops = sessions.map(async (s, i) => {
+    while (running) {
+      const fresh = await s.request([i], toB[i], b.port);
+      if (fresh > 0) n++;
+    }
+  });
+  await sleep(ECHO_SECONDS * 1000);
+  running = false;
+  await Promise.all(loops);
+  const rate = n / ((performance.now() - t0) / 1000);
+  const promoted = pct(b.promoted.slice(from), 0.5);
+  for (const c of [...toB, ...sessions.map((s) => s.conn)]) c.destroy();
+  await Promise.all([stop(a.proc), stop(b.proc)]);
+  return { rate, promoted };
 }
 
 /** Closed-loop echo round trips for ECHO_SECONDS; returns round trips/s. */
@@ -196,6 +250,8 @@ async function main(): Promise<void> {
   const started = Date.now();
   console.error('latency: local vs forwarded ...');
   const lat = await latency(redis);
+  console.error('forwarded echo ...');
+  const fwd = await forwardedRate(redis);
   const rows: string[] = [];
   for (const mode of ['1 process', '2 workers'] as const) {
     const node = mode === '1 process'
@@ -215,6 +271,8 @@ async function main(): Promise<void> {
   console.log(`| local (to the owner) | ${f(pct(lat.local, 0.5))} | ${f(pct(lat.local, 0.99))} |`);
   console.log(`| forwarded (to another node, over Redis) | ${f(pct(lat.forwarded, 0.5))} | ${f(pct(lat.forwarded, 0.99))} |`);
   console.log(`| added by the hop | ${f(pct(lat.forwarded, 0.5) - pct(lat.local, 0.5))} | ${f(pct(lat.forwarded, 0.99) - pct(lat.local, 0.99))} |\n`);
+  console.log(`| forwarded echo (${FORWARD_SESSIONS} sessions on node a, requests to node b, ${ECHO_SECONDS} s) | round trips/s | b: bytes promoted per scavenge (median) |\n|---|---|---|`);
+  console.log(`| 2 nodes, one Redis | ${fwd.rate.toFixed(0)} | ${fwd.promoted.toFixed(0)} |\n`);
   console.log(`| server | echo round trips/s (${ECHO_SESSIONS} sessions, ${ECHO_SECONDS} s) | fan-out deliveries/s (${FANOUT_SESSIONS} sessions x ${FANOUT_BROADCASTS} broadcasts) |\n|---|---|---|`);
   for (const r of rows) console.log(r);
   stopAll();
