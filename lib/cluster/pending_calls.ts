@@ -19,8 +19,8 @@ export class PendingCalls<T> {
   readonly #slots: number;
   /** How many calls a slot holds before its ids start again from the first: ids stay safe
    *  integers, and a reply can only be mistaken for a later call of its slot if it arrives after
-   *  this many more calls have used that slot (2^33 by default: days at full load, where a reply
-   *  comes within its call's timeout or never). */
+   *  this many more calls have used that slot (about 2^33 by default: days at full load, where a
+   *  reply comes within its call's timeout or never). */
   readonly #generations: number;
   readonly #values: (T | undefined)[] = [];
   /** The id of each slot's current call; 0 while the slot is free. */
@@ -32,15 +32,18 @@ export class PendingCalls<T> {
 
   /** @throws CometError `ERR_COMET_INVALID_OPTION` unless `slots` is an integer from 1 to
    *  {@link PENDING_CALL_SLOTS} and `generations` one from 1 to what keeps ids safe integers. */
-  constructor(slots: number = PENDING_CALL_SLOTS, generations = Math.floor(Number.MAX_SAFE_INTEGER / slots) - 1) {
+  constructor(slots: number = PENDING_CALL_SLOTS, generations?: number) {
     if (!Number.isSafeInteger(slots) || slots < 1 || slots > PENDING_CALL_SLOTS) {
       throw new CometError('ERR_COMET_INVALID_OPTION', `slots must be an integer from 1 to ${PENDING_CALL_SLOTS}, got ${String(slots)}`);
     }
-    if (!Number.isSafeInteger(generations) || generations < 1 || generations > Math.floor(Number.MAX_SAFE_INTEGER / slots) - 1) {
-      throw new CometError('ERR_COMET_INVALID_OPTION', `generations must be an integer from 1 to ${Math.floor(Number.MAX_SAFE_INTEGER / slots) - 1}, got ${String(generations)}`);
+    // The most that keeps the largest id, (generations + 1) * slots - 1, a safe integer.
+    const most = Math.floor(Number.MAX_SAFE_INTEGER / slots) - 1;
+    const g = generations ?? most;
+    if (!Number.isSafeInteger(g) || g < 1 || g > most) {
+      throw new CometError('ERR_COMET_INVALID_OPTION', `generations must be an integer from 1 to ${most}, got ${String(g)}`);
     }
     this.#slots = slots;
-    this.#generations = generations;
+    this.#generations = g;
   }
 
   /** Calls in flight. */
@@ -48,8 +51,8 @@ export class PendingCalls<T> {
     return this.#size;
   }
 
-  /** Keep `value` until {@link take}n; its id, a positive safe integer never handed out before, or
-   *  undefined when as many calls as it has slots are in flight already. */
+  /** Keep `value` until {@link take}n; its id, a positive safe integer that none of its slot's
+   *  last `generations` calls had, or undefined when as many calls as it has slots are in flight. */
   add(value: T): number | undefined {
     let slot = this.#free.pop();
     if (slot === undefined) {
