@@ -173,20 +173,8 @@ async function forwardedRate(redis: string): Promise<{ rate: number; promoted: n
     sessions.push(s);
   }
   const toB = sessions.map(() => new HttpConn({ host: '127.0.0.1', port: b.port }));
-  let n = 0;
-  let running = true;
   const from = b.promoted.length;
-  const t0 = performance.now();
-  const loops = sessions.map(async (s, i) => {
-    while (running) {
-      const fresh = await s.request([i], toB[i], b.port);
-      if (fresh > 0) n++;
-    }
-  });
-  await sleep(ECHO_SECONDS * 1000);
-  running = false;
-  await Promise.all(loops);
-  const rate = n / ((performance.now() - t0) / 1000);
+  const rate = await closedLoop(sessions, (s, i) => s.request([i], toB[i], b.port));
   const promoted = pct(b.promoted.slice(from), 0.5);
   for (const c of [...toB, ...sessions.map((s) => s.conn)]) c.destroy();
   await Promise.all([stop(a.proc), stop(b.proc)]);
@@ -197,22 +185,28 @@ async function forwardedRate(redis: string): Promise<{ rate: number; promoted: n
 async function echoRate(port: number): Promise<number> {
   const sessions = Array.from({ length: ECHO_SESSIONS }, () => new Session(new HttpConn({ host: '127.0.0.1', port }), port));
   await Promise.all(sessions.map((s) => s.setup()));
+  const rate = await closedLoop(sessions, (s, i) => s.request([i]));
+  for (const s of sessions) s.conn.destroy();
+  return rate;
+}
+
+/** Every session sends `echo` (which resolves to the fresh packets it brought back) again as soon
+ *  as it is answered, for ECHO_SECONDS; round trips/s that brought an echo. */
+async function closedLoop(sessions: readonly Session[], echo: (s: Session, i: number) => Promise<number>): Promise<number> {
   let n = 0;
   let running = true;
   const t0 = performance.now();
   const loops = sessions.map(async (s, i) => {
     while (running) {
       // Awaited first: `n += await x` would read n before the await and lose the others' counts.
-      const fresh = await s.request([i]);
+      const fresh = await echo(s, i);
       if (fresh > 0) n++;
     }
   });
   await sleep(ECHO_SECONDS * 1000);
   running = false;
   await Promise.all(loops);
-  const rate = n / ((performance.now() - t0) / 1000);
-  for (const s of sessions) s.conn.destroy();
-  return rate;
+  return n / ((performance.now() - t0) / 1000);
 }
 
 /** FANOUT_SESSIONS held polls, FANOUT_BROADCASTS broadcasts to one node; returns deliveries/s. */
